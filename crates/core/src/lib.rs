@@ -1,0 +1,29 @@
+//! The domain of ResearchOps Studio: identifiers, the run state machine, stages, events, evidence
+//! records, the error-code table and the **ports** (traits) every backend and adapter implements.
+//!
+//! This crate does no I/O and knows neither axum nor sqlx: the store crates implement [`Store`] and
+//! [`Queue`], the HTTP crate maps [`ErrorCode`] to responses, the worker drives runs through the ports.
+
+pub mod error;
+pub mod event;
+pub mod evidence;
+pub mod hub;
+pub mod identity;
+pub mod ids;
+pub mod page;
+pub mod ports;
+pub mod project;
+pub mod queue;
+pub mod run;
+
+pub use error::{ErrorCode, StoreError};
+pub use event::{EventLevel, EventType, NewEvent, RunEvent};
+pub use hub::{EventHub, EventNotice, JobWakeup};
+pub use identity::{Identity, Role};
+pub use ids::*;
+pub use page::{Page, PageRequest};
+pub use ports::{BlobInfo, BlobStore, RunStart, StageGate, Store};
+pub use project::{NewProject, Project, ProjectPatch};
+pub use queue::{ClaimedJob, Heartbeat, JobKind, JobOutcome, Lease, NewJob, Queue, QueueStats};
+pub use run::{CreateRunOutcome, NewRun, Run, RunOptions, RunStatus, Stage, run_error};
+pub use evidence::{Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict};

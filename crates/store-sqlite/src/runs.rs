@@ -1,0 +1,418 @@
+//! Runs as the API sees them: creation (idempotent, with events and job in one transaction), reads,
+//! cancel, retry, events, evidence, claims and artifacts.
+
+use crate::SqliteStore;
+use crate::queue::insert_job;
+use crate::rows::{self, RUN_COLUMNS, db_err, insert_event, now_ms, parse, state_event, to_json};
+use researchops_core::{
+    Artifact, ArtifactId, Claim, CreateRunOutcome, EventId, EventNotice, EventType, EvidenceRecord, JobKind,
+    NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId, RunStatus, Snapshot, Snippet,
+    Source, StoreError, TenantId, Verdict,
+};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+fn fingerprint(run: &NewRun) -> Result<String, StoreError> {
+    to_json(&serde_json::json!([run.project_id, run.question, run.sources, run.options]))
+}
+
+pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, new: NewRun, max_attempts: i32) -> Result<CreateRunOutcome, StoreError> {
+    let fp = fingerprint(&new)?;
+    let mut tx = store.write().await?;
+    if let Some(key) = &new.client_request_id {
+        let existing = sqlx::query("SELECT id, status, request_fingerprint FROM runs WHERE tenant_id = ? AND client_request_id = ?")
+            .bind(tenant.to_string())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if let Some(row) = existing {
+            let stored: Option<String> = row.try_get("request_fingerprint").map_err(db_err)?;
+            if stored.as_deref() != Some(fp.as_str()) {
+                return Err(StoreError::Conflict(
+                    "client_request_id was already used for a different request".into(),
+                ));
+            }
+            let id: String = row.try_get("id").map_err(db_err)?;
+            let status: String = row.try_get("status").map_err(db_err)?;
+            return Ok(CreateRunOutcome::Existing(parse(&id, "run id")?, parse(&status, "run status")?));
+        }
+    }
+    let now = now_ms();
+    let touched = sqlx::query("UPDATE projects SET last_activity_at = ? WHERE id = ? AND tenant_id = ?")
+        .bind(now)
+        .bind(new.project_id.to_string())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    if touched.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let id = RunId::new();
+    sqlx::query(
+        "INSERT INTO runs (id, tenant_id, project_id, question, sources, options, status, created_at, queued_at, \
+         usage, client_request_id, request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, '{}', ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(new.project_id.to_string())
+    .bind(&new.question)
+    .bind(to_json(&new.sources)?)
+    .bind(to_json(&new.options)?)
+    .bind(now)
+    .bind(now)
+    .bind(&new.client_request_id)
+    .bind(&fp)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    insert_event(&mut tx, tenant, id, &NewEvent::info(EventType::RunCreated, None, "run created")
+        .with_payload(serde_json::json!({ "question": new.question, "sources": new.sources })))
+    .await?;
+    let notice = insert_event(&mut tx, tenant, id, &NewEvent::info(EventType::RunQueued, None, "run queued")).await?;
+    insert_job(&mut tx, &run_job(tenant, id, max_attempts), now).await?;
+    tx.commit().await.map_err(db_err)?;
+    store.hub.publish(notice);
+    store.wakeup.notify();
+    Ok(CreateRunOutcome::Created(id))
+}
+
+fn run_job(tenant: TenantId, run: RunId, max_attempts: i32) -> NewJob {
+    NewJob { tenant_id: tenant, kind: JobKind::Run, run_id: Some(run), payload: serde_json::json!({}), max_attempts }
+}
+
+pub(crate) async fn get(pool: &SqlitePool, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ? AND tenant_id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    rows::run(&row)
+}
+
+pub(crate) async fn get_in(conn: &mut SqliteConnection, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ? AND tenant_id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    rows::run(&row)
+}
+
+pub(crate) async fn list(store: &SqliteStore, tenant: TenantId, project: ProjectId, page: &PageRequest) -> Result<Page<Run>, StoreError> {
+    crate::projects::get(&store.reader, tenant, project).await?;
+    let (after_ms, after_id) = match &page.cursor {
+        Some(c) => rows::decode_cursor(c)?,
+        None => (i64::MAX, String::new()),
+    };
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND project_id = ? \
+         AND (created_at < ? OR (created_at = ? AND (? = '' OR id < ?))) \
+         ORDER BY created_at DESC, id DESC LIMIT ?"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.to_string())
+        .bind(project.to_string())
+        .bind(after_ms)
+        .bind(after_ms)
+        .bind(&after_id)
+        .bind(&after_id)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&store.reader)
+        .await
+        .map_err(db_err)?;
+    let mut items = rows.iter().map(rows::run).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > page.limit as usize {
+        items.truncate(page.limit as usize);
+        items.last().map(|r| rows::encode_cursor(r.created_at.timestamp_millis(), &r.id.to_string()))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// Moves a run to a terminal `to` state with its event; the caller commits.
+pub(crate) async fn end_run(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    run: &Run,
+    to: RunStatus,
+    error: Option<(&str, &str)>,
+) -> Result<EventNotice, StoreError> {
+    if !run.status.can_transition_to(to) {
+        return Err(StoreError::Conflict(format!("a {} run cannot become {to}", run.status)));
+    }
+    let finish_reason = match to {
+        RunStatus::Succeeded => "completed",
+        RunStatus::Canceled => "canceled",
+        _ => "failed",
+    };
+    let now = now_ms();
+    let updated = sqlx::query(
+        "UPDATE runs SET status = ?, finished_at = ?, finish_reason = ?, error_code = ?, failure_reason = ? \
+         WHERE id = ? AND tenant_id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(finish_reason)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .bind(run.id.to_string())
+    .bind(tenant.to_string())
+    .bind(run.status.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::Conflict("the run changed concurrently".into()));
+    }
+    if let Some((code, reason)) = error {
+        insert_event(conn, tenant, run.id, &NewEvent {
+            level: researchops_core::EventLevel::Error,
+            stage: run.current_stage,
+            event_type: EventType::Error,
+            message: reason.to_string(),
+            payload: serde_json::json!({ "error_code": code, "reason": reason }),
+        })
+        .await?;
+    }
+    let message = format!("run {to}");
+    insert_event(conn, tenant, run.id, &state_event(run.status, to, run.current_stage, message)).await
+}
+
+pub(crate) async fn cancel(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
+    let mut tx = store.write().await?;
+    let run = get_in(&mut tx, tenant, id).await?;
+    // A running run whose job waits in the queue (backing off) has no worker to notice: end it now.
+    let job_waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE run_id = ? AND status = 'queued')")
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let ends_now = matches!(run.status, RunStatus::Queued | RunStatus::Created)
+        || (run.status == RunStatus::Running && job_waiting);
+    let notice = if ends_now {
+        sqlx::query("DELETE FROM jobs WHERE run_id = ? AND status = 'queued'")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        Some(end_run(&mut tx, tenant, &run, RunStatus::Canceled, None).await?)
+    } else if run.status == RunStatus::Running && run.cancel_requested_at.is_none() {
+        sqlx::query("UPDATE runs SET cancel_requested_at = ? WHERE id = ? AND tenant_id = ?")
+            .bind(now_ms())
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let event = NewEvent::info(EventType::Log, run.current_stage, "cancel requested; the run stops at the next checkpoint");
+        Some(insert_event(&mut tx, tenant, id, &event).await?)
+    } else {
+        None
+    };
+    let run = get_in(&mut tx, tenant, id).await?;
+    tx.commit().await.map_err(db_err)?;
+    if let Some(n) = notice {
+        store.hub.publish(n);
+    }
+    Ok(run)
+}
+
+pub(crate) async fn retry(store: &SqliteStore, tenant: TenantId, id: RunId, max_attempts: i32) -> Result<Run, StoreError> {
+    let mut tx = store.write().await?;
+    let run = get_in(&mut tx, tenant, id).await?;
+    if !matches!(run.status, RunStatus::Failed | RunStatus::Blocked) {
+        return Err(StoreError::Conflict(format!("only failed or blocked runs can be retried; this one is {}", run.status)));
+    }
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE runs SET status = 'queued', retry_count = retry_count + 1, failure_reason = NULL, error_code = NULL, \
+         finish_reason = NULL, finished_at = NULL, cancel_requested_at = NULL, queued_at = ? \
+         WHERE id = ? AND tenant_id = ? AND status = ?",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(run.status.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    sqlx::query("DELETE FROM jobs WHERE run_id = ?").bind(id.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+    insert_job(&mut tx, &run_job(tenant, id, max_attempts), now).await?;
+    let message = format!("retry requested; resuming after {}", run.checkpoint.map_or("the start".into(), |s| format!("stage {s}")));
+    let notice = insert_event(&mut tx, tenant, id, &state_event(run.status, RunStatus::Queued, run.current_stage, message)).await?;
+    let run = get_in(&mut tx, tenant, id).await?;
+    tx.commit().await.map_err(db_err)?;
+    store.hub.publish(notice);
+    store.wakeup.notify();
+    Ok(run)
+}
+
+pub(crate) async fn list_events(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: RunId,
+    after: Option<EventId>,
+    limit: u32,
+) -> Result<Vec<RunEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, run_id, ts, level, stage, event_type, message, payload FROM run_events \
+         WHERE run_id = ? AND tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .bind(after.unwrap_or(0))
+    .bind(i64::from(limit))
+    .fetch_all(&store.reader)
+    .await
+    .map_err(db_err)?;
+    if rows.is_empty() {
+        // Distinguish "no events" from "no such run" (another tenant's run is NotFound).
+        get(&store.reader, tenant, id).await?;
+    }
+    rows.iter().map(rows::event).collect()
+}
+
+pub(crate) async fn list_evidence(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Vec<EvidenceRecord>, StoreError> {
+    get(&store.reader, tenant, id).await?;
+    let t = tenant.to_string();
+    let r = id.to_string();
+    let sources = sqlx::query(
+        "SELECT s.id, s.connector, s.external_id, s.title, s.authors, s.year, s.doi, s.url, s.rank, s.score, \
+         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at \
+         FROM sources s JOIN snapshots p ON p.source_id = s.id \
+         WHERE s.run_id = ? AND s.tenant_id = ? ORDER BY s.rank, s.id",
+    )
+    .bind(&r)
+    .bind(&t)
+    .fetch_all(&store.reader)
+    .await
+    .map_err(db_err)?;
+    let snippets = sqlx::query(
+        "SELECT id, snapshot_id, source_id, ord, text, start_byte, end_byte FROM snippets \
+         WHERE run_id = ? AND tenant_id = ? ORDER BY snapshot_id, ord",
+    )
+    .bind(&r)
+    .bind(&t)
+    .fetch_all(&store.reader)
+    .await
+    .map_err(db_err)?;
+    let mut by_snapshot: std::collections::HashMap<String, Vec<Snippet>> = std::collections::HashMap::new();
+    for row in &snippets {
+        let snapshot_id: String = row.try_get("snapshot_id").map_err(db_err)?;
+        let snippet = Snippet {
+            id: parse(&row.try_get::<String, _>("id").map_err(db_err)?, "snippet id")?,
+            snapshot_id: parse(&snapshot_id, "snapshot id")?,
+            source_id: parse(&row.try_get::<String, _>("source_id").map_err(db_err)?, "source id")?,
+            ord: row.try_get("ord").map_err(db_err)?,
+            text: row.try_get("text").map_err(db_err)?,
+            start_byte: row.try_get("start_byte").map_err(db_err)?,
+            end_byte: row.try_get("end_byte").map_err(db_err)?,
+        };
+        by_snapshot.entry(snapshot_id).or_default().push(snippet);
+    }
+    sources
+        .iter()
+        .map(|row| {
+            let snapshot_id: String = row.try_get("snapshot_id").map_err(db_err)?;
+            let source_id = parse(&row.try_get::<String, _>("id").map_err(db_err)?, "source id")?;
+            Ok(EvidenceRecord {
+                source: Source {
+                    id: source_id,
+                    run_id: id,
+                    connector: row.try_get("connector").map_err(db_err)?,
+                    external_id: row.try_get("external_id").map_err(db_err)?,
+                    title: row.try_get("title").map_err(db_err)?,
+                    authors: rows::json(&row.try_get::<String, _>("authors").map_err(db_err)?, "authors")?,
+                    year: row.try_get("year").map_err(db_err)?,
+                    doi: row.try_get("doi").map_err(db_err)?,
+                    url: row.try_get("url").map_err(db_err)?,
+                    rank: row.try_get("rank").map_err(db_err)?,
+                    score: row.try_get("score").map_err(db_err)?,
+                },
+                snapshot: Snapshot {
+                    id: parse(&snapshot_id, "snapshot id")?,
+                    source_id,
+                    sha256: row.try_get("sha256").map_err(db_err)?,
+                    size_bytes: row.try_get("size_bytes").map_err(db_err)?,
+                    mime_type: row.try_get("mime_type").map_err(db_err)?,
+                    retrieved_at: rows::to_dt(row.try_get("retrieved_at").map_err(db_err)?),
+                },
+                snippets: by_snapshot.remove(&snapshot_id).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn list_claims(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Vec<Claim>, StoreError> {
+    get(&store.reader, tenant, id).await?;
+    let rows = sqlx::query(
+        "SELECT claim_id, section, text, snippet_ids, support, verdict FROM claim_map \
+         WHERE run_id = ? AND tenant_id = ? ORDER BY ord",
+    )
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .fetch_all(&store.reader)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let verdict: String = row.try_get("verdict").map_err(db_err)?;
+            Ok(Claim {
+                claim_id: row.try_get("claim_id").map_err(db_err)?,
+                section: row.try_get("section").map_err(db_err)?,
+                text: row.try_get("text").map_err(db_err)?,
+                snippet_ids: rows::json(&row.try_get::<String, _>("snippet_ids").map_err(db_err)?, "snippet ids")?,
+                support: row.try_get("support").map_err(db_err)?,
+                verdict: Verdict::parse(&verdict).ok_or_else(|| StoreError::Internal(format!("corrupt verdict `{verdict}`")))?,
+            })
+        })
+        .collect()
+}
+
+const ARTIFACT_COLUMNS: &str = "id, run_id, name, kind, mime_type, size_bytes, sha256, created_at";
+
+fn artifact(row: &sqlx::sqlite::SqliteRow) -> Result<Artifact, StoreError> {
+    Ok(Artifact {
+        id: parse(&row.try_get::<String, _>("id").map_err(db_err)?, "artifact id")?,
+        run_id: parse(&row.try_get::<String, _>("run_id").map_err(db_err)?, "run id")?,
+        name: row.try_get("name").map_err(db_err)?,
+        kind: row.try_get("kind").map_err(db_err)?,
+        mime_type: row.try_get("mime_type").map_err(db_err)?,
+        size_bytes: row.try_get("size_bytes").map_err(db_err)?,
+        sha256: row.try_get("sha256").map_err(db_err)?,
+        created_at: rows::to_dt(row.try_get("created_at").map_err(db_err)?),
+    })
+}
+
+pub(crate) async fn list_artifacts(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Vec<Artifact>, StoreError> {
+    get(&store.reader, tenant, id).await?;
+    let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = ? AND tenant_id = ? ORDER BY name");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .fetch_all(&store.reader)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(artifact).collect()
+}
+
+pub(crate) async fn get_artifact(store: &SqliteStore, tenant: TenantId, run: RunId, id: ArtifactId) -> Result<Artifact, StoreError> {
+    let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = ? AND run_id = ? AND tenant_id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .bind(run.to_string())
+        .bind(tenant.to_string())
+        .fetch_optional(&store.reader)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    artifact(&row)
+}
