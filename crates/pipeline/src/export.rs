@@ -1,0 +1,220 @@
+//! `export`: assemble the report from the supported claims and write `report.md`, `report.html`,
+//! `report.json` and `context_bundle.json` as blobs. References are numbered by source in order of
+//! first citation.
+
+use crate::model::{
+    FactcheckOutput, IngestOutput, Reference, Report, ReportClaim, ReportSection, RetrieveOutput,
+};
+use crate::{PIPELINE_VERSION, StageContext, StageError, to_value, usage};
+use bytes::Bytes;
+use chrono::Utc;
+use researchops_core::{Artifact, ArtifactId, SnippetId, SourceId, Stage, StageCommit, Verdict};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Builds the report model from the run's committed outputs.
+pub(crate) fn build_report(question: &str, ingest: &IngestOutput, checked: &FactcheckOutput) -> Report {
+    let source_of: HashMap<SnippetId, SourceId> = ingest.snippets().map(|s| (s.id, s.source_id)).collect();
+    let sources: HashMap<SourceId, &crate::model::EvidenceSource> = ingest.sources.iter().map(|s| (s.id, s)).collect();
+    let mut numbers: HashMap<SourceId, usize> = HashMap::new();
+    let mut references = Vec::new();
+    let mut sections: Vec<ReportSection> = Vec::new();
+    for claim in checked.claims.iter().filter(|c| c.verdict == Verdict::Supported) {
+        let mut refs = Vec::new();
+        for snippet in &claim.snippet_ids {
+            let Some(source_id) = source_of.get(snippet) else { continue };
+            let next = numbers.len() + 1;
+            let number = *numbers.entry(*source_id).or_insert_with(|| {
+                if let Some(s) = sources.get(source_id) {
+                    references.push(Reference {
+                        number: next,
+                        source_id: *source_id,
+                        title: s.title.clone(),
+                        authors: s.authors.clone(),
+                        year: s.year,
+                        doi: s.doi.clone(),
+                        url: s.url.clone(),
+                        locator: format!("{}:{}", s.connector, s.external_id),
+                    });
+                }
+                next
+            });
+            if !refs.contains(&number) {
+                refs.push(number);
+            }
+        }
+        let report_claim = ReportClaim {
+            claim_id: claim.claim_id.clone(),
+            text: claim.text.clone(),
+            snippet_ids: claim.snippet_ids.clone(),
+            refs,
+            verdict: claim.verdict,
+        };
+        match sections.last_mut() {
+            Some(section) if section.title == claim.section => section.claims.push(report_claim),
+            _ => sections.push(ReportSection { title: claim.section.clone(), text: String::new(), claims: vec![report_claim] }),
+        }
+    }
+    for section in &mut sections {
+        section.text = section
+            .claims
+            .iter()
+            .map(|c| format!("{} {}", c.text.trim(), cite(&c.refs)))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    Report { question: question.to_string(), sections, references }
+}
+
+fn cite(refs: &[usize]) -> String {
+    refs.iter().map(|r| format!("[{r}]")).collect()
+}
+
+fn reference_line(r: &Reference) -> String {
+    let mut line = r.title.trim().trim_end_matches('.').to_string();
+    line.push('.');
+    if !r.authors.is_empty() {
+        let _ = write!(line, " {}", r.authors.join(", "));
+    }
+    if let Some(year) = r.year {
+        let _ = write!(line, " ({year})");
+    }
+    if let Some(doi) = &r.doi {
+        let _ = write!(line, " https://doi.org/{doi}");
+    } else if let Some(url) = &r.url {
+        let _ = write!(line, " {url}");
+    }
+    let _ = write!(line, " `{}`", r.locator);
+    line
+}
+
+/// The report as Markdown.
+pub fn render_markdown(report: &Report) -> String {
+    let mut md = format!("# {}\n\n", report.question.trim());
+    let claims: usize = report.sections.iter().map(|s| s.claims.len()).sum();
+    let _ = writeln!(
+        md,
+        "_An extractive report: each of its {claims} sentences is quoted from the cited evidence ({} sources)._\n",
+        report.references.len()
+    );
+    for section in &report.sections {
+        let _ = writeln!(md, "## {}\n\n{}\n", section.title, section.text);
+    }
+    md.push_str("## References\n\n");
+    for r in &report.references {
+        let _ = writeln!(md, "{}. {}", r.number, reference_line(r));
+    }
+    md
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The report as a standalone HTML page (all text escaped).
+pub fn render_html(report: &Report) -> String {
+    let mut html = format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n\
+         <style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;line-height:1.6;padding:0 1rem}}\
+         sup a{{text-decoration:none}}li{{margin:.3rem 0}}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        escape(&report.question),
+        escape(&report.question)
+    );
+    for section in &report.sections {
+        let _ = writeln!(html, "<h2>{}</h2>\n<p>", escape(&section.title));
+        for claim in &section.claims {
+            let refs: String = claim.refs.iter().map(|r| format!("<a href=\"#ref-{r}\">[{r}]</a>")).collect();
+            let _ = writeln!(html, "<span id=\"{}\">{}</span> <sup>{refs}</sup>", escape(&claim.claim_id), escape(claim.text.trim()));
+        }
+        html.push_str("</p>\n");
+    }
+    html.push_str("<h2>References</h2>\n<ol>\n");
+    for r in &report.references {
+        let _ = writeln!(html, "<li id=\"ref-{}\">{}</li>", r.number, escape(&reference_line(r)));
+    }
+    html.push_str("</ol>\n</body>\n</html>\n");
+    html
+}
+
+pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
+    let retrieved: RetrieveOutput = cx.output(Stage::Retrieve)?;
+    let ingest: IngestOutput = cx.output(Stage::Ingest)?;
+    let checked: FactcheckOutput = cx.output(Stage::Factcheck)?;
+    let report = build_report(&cx.run.question, &ingest, &checked);
+    let used: Vec<serde_json::Value> = {
+        let refs: HashMap<SourceId, usize> = report.references.iter().map(|r| (r.source_id, r.number)).collect();
+        let cited: std::collections::HashSet<SnippetId> =
+            report.sections.iter().flat_map(|s| s.claims.iter().flat_map(|c| c.snippet_ids.iter().copied())).collect();
+        ingest
+            .sources
+            .iter()
+            .flat_map(|s| s.snippets.iter().map(move |n| (s, n)))
+            .filter(|(_, n)| cited.contains(&n.id))
+            .map(|(s, n)| {
+                serde_json::json!({
+                    "snippet_id": n.id, "source_id": s.id, "ref": refs.get(&s.id), "text": n.text,
+                    "start_byte": n.start_byte, "end_byte": n.end_byte, "snapshot_sha256": s.sha256,
+                })
+            })
+            .collect()
+    };
+    let settings = serde_json::json!({
+        "pipeline": PIPELINE_VERSION,
+        "sources": cx.run.sources,
+        "options": cx.run.options,
+        "llm": null,
+    });
+    let bundle = serde_json::json!({
+        "question": cx.run.question,
+        "settings": settings,
+        "corpus_fingerprint": retrieved.corpus_fingerprint,
+        "sources": ingest.sources.iter().map(|s| serde_json::json!({
+            "source_id": s.id, "connector": s.connector, "external_id": s.external_id, "title": s.title,
+            "rank": s.rank, "snapshot_sha256": s.sha256,
+        })).collect::<Vec<_>>(),
+        "snippets": used,
+        "claim_map": checked.claims,
+    });
+    let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).map_err(|e| StageError::internal(e.to_string()));
+    let files: Vec<(&str, &str, &str, Vec<u8>)> = vec![
+        ("report.md", "report", "text/markdown; charset=utf-8", render_markdown(&report).into_bytes()),
+        ("report.html", "report", "text/html; charset=utf-8", render_html(&report).into_bytes()),
+        ("report.json", "report", "application/json", pretty(&to_value(&report)?)?),
+        ("context_bundle.json", "context", "application/json", pretty(&bundle)?),
+    ];
+    let mut artifacts = Vec::with_capacity(files.len());
+    for (name, kind, mime, bytes) in files {
+        cx.checkpoint()?;
+        let blob = cx.blobs.put(Bytes::from(bytes)).await.map_err(StageError::from_store)?;
+        artifacts.push(Artifact {
+            id: ArtifactId::new(),
+            run_id: cx.run.id,
+            name: name.into(),
+            kind: kind.into(),
+            mime_type: mime.into(),
+            size_bytes: blob.size_bytes as i64,
+            sha256: blob.sha256,
+            created_at: Utc::now(),
+        });
+    }
+    let count = artifacts.len();
+    let output = serde_json::json!({ "artifacts": artifacts.iter().map(|a| &a.name).collect::<Vec<_>>() });
+    Ok(StageCommit {
+        output,
+        artifacts,
+        usage: usage(&[("references", report.references.len()), ("artifacts", count)]),
+        message: format!("wrote {count} artifacts"),
+        ..StageCommit::default()
+    })
+}

@@ -1,0 +1,134 @@
+//! The seven stages of a research run as plain async functions over ports:
+//! `retrieve → ingest → outline → draft → validate → factcheck → export`.
+//!
+//! Each stage reads the committed outputs of the stages before it (so a crashed run resumes from its
+//! checkpoint with identical inputs) and returns a [`StageCommit`] that the worker commits atomically
+//! with the checkpoint. This crate knows neither HTTP nor SQL, and never writes to the store itself.
+//! Everything is deterministic: rankings break ties by stable keys, so the same question over the same
+//! corpus gives the same report text.
+
+mod check;
+mod compose;
+mod export;
+mod ingest;
+pub mod model;
+mod retrieve;
+
+use researchops_core::{BlobStore, NewEvent, Run, Stage, StageCommit, run_error};
+use researchops_sources::LocalSearch;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub use export::{render_html, render_markdown};
+
+/// The version of the pipeline's logic, recorded in every context bundle.
+pub const PIPELINE_VERSION: &str = concat!("extractive-", env!("CARGO_PKG_VERSION"));
+
+/// The connectors this server has enabled.
+#[derive(Clone, Default)]
+pub struct Connectors {
+    /// The server's local corpus (`RESEARCHOPS_CORPUS`), when configured.
+    pub local: Option<Arc<LocalSearch>>,
+}
+
+impl Connectors {
+    /// Names of the enabled sources, as clients pass them in `sources`.
+    pub fn enabled(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.local.is_some() {
+            names.push("local".to_string());
+        }
+        names
+    }
+}
+
+/// Receives progress and log events from inside a stage (non-blocking; the worker persists them).
+pub trait Progress: Send + Sync {
+    /// Records an event.
+    fn emit(&self, event: NewEvent);
+}
+
+/// Everything a stage may use.
+pub struct StageContext<'a> {
+    /// The run (question, options, sources).
+    pub run: &'a Run,
+    /// Outputs of the stages already committed.
+    pub outputs: &'a BTreeMap<Stage, serde_json::Value>,
+    /// Enabled connectors.
+    pub connectors: &'a Connectors,
+    /// Where snapshot bytes and artifacts go.
+    pub blobs: &'a dyn BlobStore,
+    /// Progress sink.
+    pub progress: &'a dyn Progress,
+    /// Set when the run must stop (cancel requested, lease lost, shutdown).
+    pub cancel: &'a CancellationToken,
+}
+
+/// Why a stage did not produce its outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The run cannot succeed; `code` is one of `researchops_core::run_error`.
+    #[error("{reason}")]
+    Fatal {
+        /// Stable code.
+        code: &'static str,
+        /// For people.
+        reason: String,
+    },
+    /// A passing fault (storage, a connector): worth retrying after a backoff.
+    #[error("{0}")]
+    Retryable(String),
+    /// The cancel token fired.
+    #[error("canceled")]
+    Canceled,
+}
+
+impl StageError {
+    pub(crate) fn internal(reason: impl Into<String>) -> Self {
+        StageError::Fatal { code: run_error::INTERNAL, reason: reason.into() }
+    }
+
+    pub(crate) fn from_store(e: researchops_core::StoreError) -> Self {
+        if e.is_retryable() { StageError::Retryable(e.to_string()) } else { StageError::internal(e.to_string()) }
+    }
+}
+
+impl StageContext<'_> {
+    /// Fails with `Canceled` once the token fired; call inside long loops.
+    pub fn checkpoint(&self) -> Result<(), StageError> {
+        if self.cancel.is_cancelled() { Err(StageError::Canceled) } else { Ok(()) }
+    }
+
+    /// The committed output of an earlier stage, decoded.
+    pub(crate) fn output<T: serde::de::DeserializeOwned>(&self, stage: Stage) -> Result<T, StageError> {
+        let value = self
+            .outputs
+            .get(&stage)
+            .ok_or_else(|| StageError::internal(format!("the {stage} stage's output is missing")))?;
+        serde_json::from_value(value.clone())
+            .map_err(|e| StageError::internal(format!("the {stage} stage's output cannot be read: {e}")))
+    }
+}
+
+/// Runs one stage.
+pub async fn run_stage(stage: Stage, cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
+    cx.checkpoint()?;
+    match stage {
+        Stage::Retrieve => retrieve::retrieve(cx).await,
+        Stage::Ingest => ingest::ingest(cx).await,
+        Stage::Outline => compose::outline(cx),
+        Stage::Draft => compose::draft(cx),
+        Stage::Validate => check::validate(cx),
+        Stage::Factcheck => check::factcheck(cx),
+        Stage::Export => export::export(cx).await,
+    }
+}
+
+pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StageError> {
+    serde_json::to_value(value).map_err(|e| StageError::internal(format!("cannot encode stage output: {e}")))
+}
+
+pub(crate) fn usage(pairs: &[(&str, usize)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v))).collect()
+}
