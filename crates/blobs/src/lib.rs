@@ -26,16 +26,30 @@ pub struct LocalBlobStore {
 impl LocalBlobStore {
     /// Uses (and creates) `root`.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(root.join("tmp"))
-            .map_err(|e| StoreError::Internal(format!("cannot create blob directory {}: {e}", root.display())))?;
-        Ok(Self { root: root.to_path_buf() })
+        std::fs::create_dir_all(root.join("tmp")).map_err(|e| {
+            StoreError::Internal(format!(
+                "cannot create blob directory {}: {e}",
+                root.display()
+            ))
+        })?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     fn path_of(&self, sha256: &str) -> Result<PathBuf, StoreError> {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Err(StoreError::NotFound);
         }
-        Ok(self.root.join(&sha256[..2]).join(&sha256[2..4]).join(sha256))
+        Ok(self
+            .root
+            .join(&sha256[..2])
+            .join(&sha256[2..4])
+            .join(sha256))
     }
 }
 
@@ -52,32 +66,54 @@ impl BlobStore for LocalBlobStore {
     async fn put(&self, bytes: Bytes) -> Result<BlobInfo, StoreError> {
         let sha256 = sha256_hex(&bytes);
         let path = self.path_of(&sha256)?;
-        let info = BlobInfo { sha256, size_bytes: bytes.len() as u64 };
+        let info = BlobInfo {
+            sha256,
+            size_bytes: bytes.len() as u64,
+        };
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Ok(info);
         }
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| io_err("cannot create", &dir, e))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io_err("cannot create", &dir, e))?;
         let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| io_err("cannot create", &tmp, e))?;
-        file.write_all(&bytes).await.map_err(|e| io_err("cannot write", &tmp, e))?;
-        file.sync_all().await.map_err(|e| io_err("cannot sync", &tmp, e))?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| io_err("cannot create", &tmp, e))?;
+        file.write_all(&bytes)
+            .await
+            .map_err(|e| io_err("cannot write", &tmp, e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| io_err("cannot sync", &tmp, e))?;
         drop(file);
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| io_err("cannot move blob into", &path, e))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| io_err("cannot move blob into", &path, e))?;
         Ok(info)
     }
 
     async fn get(&self, sha256: &str) -> Result<Bytes, StoreError> {
         let path = self.path_of(sha256)?;
-        tokio::fs::read(&path).await.map(Bytes::from).map_err(|e| io_err("cannot read", &path, e))
+        tokio::fs::read(&path)
+            .await
+            .map(Bytes::from)
+            .map_err(|e| io_err("cannot read", &path, e))
     }
 
     async fn get_range(&self, sha256: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
         let path = self.path_of(sha256)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| io_err("cannot open", &path, e))?;
-        file.seek(SeekFrom::Start(range.start)).await.map_err(|e| io_err("cannot seek", &path, e))?;
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| io_err("cannot open", &path, e))?;
+        file.seek(SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| io_err("cannot seek", &path, e))?;
         let mut buf = vec![0; range.end.saturating_sub(range.start) as usize];
-        file.read_exact(&mut buf).await.map_err(|e| io_err("cannot read", &path, e))?;
+        file.read_exact(&mut buf)
+            .await
+            .map_err(|e| io_err("cannot read", &path, e))?;
         Ok(Bytes::from(buf))
     }
 }
@@ -90,11 +126,23 @@ mod tests {
     async fn stored_bytes_come_back_whole_and_by_range_under_their_hash() {
         let dir = tempfile::tempdir().expect("tempdir");
         let blobs = LocalBlobStore::open(dir.path()).expect("open");
-        let info = blobs.put(Bytes::from_static(b"hello evidence")).await.expect("put");
+        let info = blobs
+            .put(Bytes::from_static(b"hello evidence"))
+            .await
+            .expect("put");
         assert_eq!(info.sha256, sha256_hex(b"hello evidence"));
-        assert_eq!(blobs.get(&info.sha256).await.expect("get"), Bytes::from_static(b"hello evidence"));
-        assert_eq!(blobs.get_range(&info.sha256, 6..14).await.expect("range"), Bytes::from_static(b"evidence"));
-        let again = blobs.put(Bytes::from_static(b"hello evidence")).await.expect("put again");
+        assert_eq!(
+            blobs.get(&info.sha256).await.expect("get"),
+            Bytes::from_static(b"hello evidence")
+        );
+        assert_eq!(
+            blobs.get_range(&info.sha256, 6..14).await.expect("range"),
+            Bytes::from_static(b"evidence")
+        );
+        let again = blobs
+            .put(Bytes::from_static(b"hello evidence"))
+            .await
+            .expect("put again");
         assert_eq!(again, info);
     }
 
@@ -102,7 +150,13 @@ mod tests {
     async fn unknown_or_malformed_keys_are_not_found() {
         let dir = tempfile::tempdir().expect("tempdir");
         let blobs = LocalBlobStore::open(dir.path()).expect("open");
-        assert!(matches!(blobs.get(&"0".repeat(64)).await, Err(StoreError::NotFound)));
-        assert!(matches!(blobs.get("../../etc/passwd").await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            blobs.get(&"0".repeat(64)).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            blobs.get("../../etc/passwd").await,
+            Err(StoreError::NotFound)
+        ));
     }
 }

@@ -45,9 +45,13 @@ impl ErrorCode {
             ErrorCode::NotFound => (404, "not_found", "Not found"),
             ErrorCode::Conflict => (409, "conflict", "Conflict"),
             ErrorCode::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
-            ErrorCode::UnsupportedMediaType => (415, "unsupported_media_type", "Unsupported media type"),
+            ErrorCode::UnsupportedMediaType => {
+                (415, "unsupported_media_type", "Unsupported media type")
+            }
             ErrorCode::Validation => (422, "validation_failed", "Validation failed"),
-            ErrorCode::RangeNotSatisfiable => (416, "range_not_satisfiable", "Range not satisfiable"),
+            ErrorCode::RangeNotSatisfiable => {
+                (416, "range_not_satisfiable", "Range not satisfiable")
+            }
             ErrorCode::RateLimited => (429, "rate_limited", "Too many requests"),
             ErrorCode::NotReady => (503, "not_ready", "Service not ready"),
             ErrorCode::Internal => (500, "internal_error", "Internal server error"),

@@ -140,12 +140,24 @@ pub struct NewEvent {
 impl NewEvent {
     /// An info event.
     pub fn info(event_type: EventType, stage: Option<Stage>, message: impl Into<String>) -> Self {
-        Self { level: EventLevel::Info, stage, event_type, message: message.into(), payload: serde_json::json!({}) }
+        Self {
+            level: EventLevel::Info,
+            stage,
+            event_type,
+            message: message.into(),
+            payload: serde_json::json!({}),
+        }
     }
 
     /// A `log` event with level `warn`.
     pub fn warn(stage: Option<Stage>, message: impl Into<String>) -> Self {
-        Self { level: EventLevel::Warn, stage, event_type: EventType::Log, message: message.into(), payload: serde_json::json!({}) }
+        Self {
+            level: EventLevel::Warn,
+            stage,
+            event_type: EventType::Log,
+            message: message.into(),
+            payload: serde_json::json!({}),
+        }
     }
 
     /// A `progress` event: `done` of `total` within `stage`.

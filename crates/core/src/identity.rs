@@ -6,7 +6,19 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// Roles in increasing order of power: each includes the ones before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read only.
@@ -39,7 +51,9 @@ impl FromStr for Role {
             "researcher" => Ok(Role::Researcher),
             "admin" => Ok(Role::Admin),
             "owner" => Ok(Role::Owner),
-            other => Err(format!("unknown role `{other}` (viewer, researcher, admin, owner)")),
+            other => Err(format!(
+                "unknown role `{other}` (viewer, researcher, admin, owner)"
+            )),
         }
     }
 }

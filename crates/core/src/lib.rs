@@ -18,6 +18,9 @@ pub mod run;
 
 pub use error::{ErrorCode, StoreError};
 pub use event::{EventLevel, EventType, NewEvent, RunEvent};
+pub use evidence::{
+    Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict,
+};
 pub use hub::{EventHub, EventNotice, JobWakeup};
 pub use identity::{Identity, Role};
 pub use ids::*;
@@ -26,4 +29,3 @@ pub use ports::{BlobInfo, BlobStore, RunStart, StageGate, Store};
 pub use project::{NewProject, Project, ProjectPatch};
 pub use queue::{ClaimedJob, Heartbeat, JobKind, JobOutcome, Lease, NewJob, Queue, QueueStats};
 pub use run::{CreateRunOutcome, NewRun, Run, RunOptions, RunStatus, Stage, run_error};
-pub use evidence::{Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict};

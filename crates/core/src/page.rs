@@ -21,7 +21,10 @@ impl PageRequest {
     /// Builds a request, applying the default and the clamp.
     pub fn new(limit: Option<u32>, cursor: Option<String>) -> Self {
         let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        Self { limit, cursor: cursor.filter(|c| !c.is_empty()) }
+        Self {
+            limit,
+            cursor: cursor.filter(|c| !c.is_empty()),
+        }
     }
 }
 

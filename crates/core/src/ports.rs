@@ -52,54 +52,127 @@ pub trait Store: Queue {
     async fn ensure_tenant(&self, tenant: TenantId, name: &str) -> Result<(), StoreError>;
 
     /// Creates a project.
-    async fn create_project(&self, tenant: TenantId, project: NewProject) -> Result<Project, StoreError>;
+    async fn create_project(
+        &self,
+        tenant: TenantId,
+        project: NewProject,
+    ) -> Result<Project, StoreError>;
     /// Projects, most recent activity first.
-    async fn list_projects(&self, tenant: TenantId, page: &PageRequest) -> Result<Page<Project>, StoreError>;
+    async fn list_projects(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Project>, StoreError>;
     /// One project.
     async fn get_project(&self, tenant: TenantId, id: ProjectId) -> Result<Project, StoreError>;
     /// Applies a patch.
-    async fn update_project(&self, tenant: TenantId, id: ProjectId, patch: ProjectPatch) -> Result<Project, StoreError>;
+    async fn update_project(
+        &self,
+        tenant: TenantId,
+        id: ProjectId,
+        patch: ProjectPatch,
+    ) -> Result<Project, StoreError>;
     /// Deletes a project with its runs and their rows; `Conflict` while one of its runs is active.
     async fn delete_project(&self, tenant: TenantId, id: ProjectId) -> Result<(), StoreError>;
 
     /// Creates a run, its `run.created` and `run.queued` events and its job in one transaction, or
     /// returns the existing run for a repeated `client_request_id` (`Conflict` if the request differs).
-    async fn create_run(&self, tenant: TenantId, run: NewRun, max_attempts: i32) -> Result<CreateRunOutcome, StoreError>;
+    async fn create_run(
+        &self,
+        tenant: TenantId,
+        run: NewRun,
+        max_attempts: i32,
+    ) -> Result<CreateRunOutcome, StoreError>;
     /// One run.
     async fn get_run(&self, tenant: TenantId, id: RunId) -> Result<Run, StoreError>;
     /// A project's runs, newest first.
-    async fn list_runs(&self, tenant: TenantId, project: ProjectId, page: &PageRequest) -> Result<Page<Run>, StoreError>;
+    async fn list_runs(
+        &self,
+        tenant: TenantId,
+        project: ProjectId,
+        page: &PageRequest,
+    ) -> Result<Page<Run>, StoreError>;
     /// Queued → canceled now; running → `cancel_requested_at` set; terminal → unchanged.
     async fn cancel_run(&self, tenant: TenantId, id: RunId) -> Result<Run, StoreError>;
     /// Failed or blocked → queued with `retry_count + 1`; `Conflict` from any other state.
-    async fn retry_run(&self, tenant: TenantId, id: RunId, max_attempts: i32) -> Result<Run, StoreError>;
+    async fn retry_run(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+        max_attempts: i32,
+    ) -> Result<Run, StoreError>;
     /// Events after `after` (exclusive), in id order, at most `limit`.
-    async fn list_events(&self, tenant: TenantId, id: RunId, after: Option<EventId>, limit: u32) -> Result<Vec<RunEvent>, StoreError>;
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<RunEvent>, StoreError>;
     /// The run's sources with snapshots and snippets.
-    async fn list_evidence(&self, tenant: TenantId, id: RunId) -> Result<Vec<EvidenceRecord>, StoreError>;
+    async fn list_evidence(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+    ) -> Result<Vec<EvidenceRecord>, StoreError>;
     /// The run's claim map.
     async fn list_claims(&self, tenant: TenantId, id: RunId) -> Result<Vec<Claim>, StoreError>;
     /// The run's artifacts.
-    async fn list_artifacts(&self, tenant: TenantId, id: RunId) -> Result<Vec<Artifact>, StoreError>;
+    async fn list_artifacts(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+    ) -> Result<Vec<Artifact>, StoreError>;
     /// One artifact of a run.
-    async fn get_artifact(&self, tenant: TenantId, run: RunId, id: ArtifactId) -> Result<Artifact, StoreError>;
+    async fn get_artifact(
+        &self,
+        tenant: TenantId,
+        run: RunId,
+        id: ArtifactId,
+    ) -> Result<Artifact, StoreError>;
     /// Outputs of the run's committed stages.
-    async fn stage_outputs(&self, tenant: TenantId, id: RunId) -> Result<BTreeMap<Stage, serde_json::Value>, StoreError>;
+    async fn stage_outputs(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+    ) -> Result<BTreeMap<Stage, serde_json::Value>, StoreError>;
 
     /// Marks the run `running` (or, when resuming after a lost lease, keeps it so) and returns it with
     /// its checkpointed outputs.
     async fn start_run(&self, lease: Lease, id: RunId) -> Result<RunStart, StoreError>;
     /// Records `stage_start` unless a cancel was requested.
-    async fn begin_stage(&self, lease: Lease, id: RunId, stage: Stage) -> Result<StageGate, StoreError>;
+    async fn begin_stage(
+        &self,
+        lease: Lease,
+        id: RunId,
+        stage: Stage,
+    ) -> Result<StageGate, StoreError>;
     /// Appends progress/log events.
-    async fn append_events(&self, lease: Lease, id: RunId, events: &[NewEvent]) -> Result<(), StoreError>;
+    async fn append_events(
+        &self,
+        lease: Lease,
+        id: RunId,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
     /// Commits a stage's outputs, the checkpoint and `stage_finish` together.
-    async fn finish_stage(&self, lease: Lease, id: RunId, stage: Stage, commit: StageCommit) -> Result<(), StoreError>;
+    async fn finish_stage(
+        &self,
+        lease: Lease,
+        id: RunId,
+        stage: Stage,
+        commit: StageCommit,
+    ) -> Result<(), StoreError>;
     /// Ends the run (state event, `error` event on failure) and completes its job, together.
     async fn finish_run(&self, lease: Lease, id: RunId, end: RunEnd) -> Result<Run, StoreError>;
     /// A retryable failure: the job goes back to the queue until `run_after`, the run stays `running`,
     /// and a `warn` log event says why.
-    async fn defer_run(&self, lease: Lease, id: RunId, run_after: DateTime<Utc>, reason: &str) -> Result<(), StoreError>;
+    async fn defer_run(
+        &self,
+        lease: Lease,
+        id: RunId,
+        run_after: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// A stored blob's identity.

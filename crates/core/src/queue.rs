@@ -132,7 +132,12 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Claims up to `max` due jobs for `owner`, rotating across tenants, each with a fresh lease of
     /// `lease` duration. Returns at most `max` jobs (none when the queue is empty).
-    async fn claim(&self, owner: &str, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError>;
+    async fn claim(
+        &self,
+        owner: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
 
     /// Extends a lease; `LeaseLost` if it is no longer held.
     async fn heartbeat(&self, lease: Lease, extend: Duration) -> Result<Heartbeat, StoreError>;

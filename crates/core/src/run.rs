@@ -55,12 +55,18 @@ impl RunStatus {
 
     /// Whether no worker will touch the run again (unless retried).
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled | RunStatus::Blocked)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled | RunStatus::Blocked
+        )
     }
 
     /// Whether the run is waiting for or being executed by a worker.
     pub fn is_active(self) -> bool {
-        matches!(self, RunStatus::Created | RunStatus::Queued | RunStatus::Running)
+        matches!(
+            self,
+            RunStatus::Created | RunStatus::Queued | RunStatus::Running
+        )
     }
 
     /// The transition table: `created → queued → running → {succeeded | failed | canceled | blocked}`,
@@ -99,7 +105,19 @@ impl FromStr for RunStatus {
 }
 
 /// The pipeline's stages, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// Find candidate documents.
@@ -204,7 +222,11 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { max_sources: 10, max_sections: 6, claims_per_section: 4 }
+        Self {
+            max_sources: 10,
+            max_sections: 6,
+            claims_per_section: 4,
+        }
     }
 }
 
@@ -214,7 +236,10 @@ impl RunOptions {
         let mut errors = Vec::new();
         let mut check = |name: &str, value: u32, lo: u32, hi: u32| {
             if !(lo..=hi).contains(&value) {
-                errors.push((format!("options.{name}"), format!("must be between {lo} and {hi}")));
+                errors.push((
+                    format!("options.{name}"),
+                    format!("must be between {lo} and {hi}"),
+                ));
             }
         };
         check("max_sources", self.max_sources, 1, 50);

@@ -25,12 +25,21 @@ pub(crate) fn validate(cx: &StageContext<'_>) -> Result<StageCommit, StageError>
             if claim.text.trim().is_empty() {
                 invalid_claims.push((claim.claim_id.clone(), "the claim is empty".to_string()));
             } else if claim.snippet_ids.is_empty() {
-                invalid_claims.push((claim.claim_id.clone(), "the claim cites no snippet".to_string()));
+                invalid_claims.push((
+                    claim.claim_id.clone(),
+                    "the claim cites no snippet".to_string(),
+                ));
             } else if let Some(missing) = claim.snippet_ids.iter().find(|id| !known.contains(id)) {
-                invalid_claims.push((claim.claim_id.clone(), format!("cites snippet {missing}, which is not in this run's evidence")));
+                invalid_claims.push((
+                    claim.claim_id.clone(),
+                    format!("cites snippet {missing}, which is not in this run's evidence"),
+                ));
             }
             if !texts.insert(claim.text.trim().to_lowercase()) {
-                issues.push(format!("claim {} repeats an earlier sentence", claim.claim_id));
+                issues.push(format!(
+                    "claim {} repeats an earlier sentence",
+                    claim.claim_id
+                ));
             }
         }
     }
@@ -42,7 +51,10 @@ pub(crate) fn validate(cx: &StageContext<'_>) -> Result<StageCommit, StageError>
     }
     let invalid = invalid_claims.len();
     Ok(StageCommit {
-        output: to_value(&ValidateOutput { invalid_claims, issues })?,
+        output: to_value(&ValidateOutput {
+            invalid_claims,
+            issues,
+        })?,
         usage: usage(&[("claims_invalid", invalid)]),
         message: format!("validated {claims} claims ({invalid} with invalid citations)"),
         ..StageCommit::default()
@@ -61,7 +73,10 @@ pub(crate) fn support(claim: &str, snippet: &str) -> f64 {
         return 0.0;
     }
     let snippet_terms: HashSet<String> = content_terms(snippet).into_iter().collect();
-    let shared = claim_terms.iter().filter(|t| snippet_terms.contains(*t)).count();
+    let shared = claim_terms
+        .iter()
+        .filter(|t| snippet_terms.contains(*t))
+        .count();
     // Never 1.0 unless verbatim: paraphrase is not proof for an extractive claim.
     (shared as f64 / claim_terms.len() as f64).min(0.99)
 }
@@ -70,17 +85,31 @@ pub(crate) fn factcheck(cx: &StageContext<'_>) -> Result<StageCommit, StageError
     let ingest: IngestOutput = cx.output(Stage::Ingest)?;
     let draft: DraftOutput = cx.output(Stage::Draft)?;
     let validation: crate::model::ValidateOutput = cx.output(Stage::Validate)?;
-    let texts: HashMap<SnippetId, &str> = ingest.snippets().map(|s| (s.id, s.text.as_str())).collect();
-    let invalid: HashSet<&str> = validation.invalid_claims.iter().map(|(id, _)| id.as_str()).collect();
+    let texts: HashMap<SnippetId, &str> =
+        ingest.snippets().map(|s| (s.id, s.text.as_str())).collect();
+    let invalid: HashSet<&str> = validation
+        .invalid_claims
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
     let mut checked = Vec::new();
     for section in &draft.sections {
         for claim in &section.claims {
             let score = if invalid.contains(claim.claim_id.as_str()) {
                 0.0
             } else {
-                claim.snippet_ids.iter().filter_map(|id| texts.get(id)).map(|s| support(&claim.text, s)).fold(0.0, f64::max)
+                claim
+                    .snippet_ids
+                    .iter()
+                    .filter_map(|id| texts.get(id))
+                    .map(|s| support(&claim.text, s))
+                    .fold(0.0, f64::max)
             };
-            let verdict = if score >= 1.0 { Verdict::Supported } else { Verdict::Unsupported };
+            let verdict = if score >= 1.0 {
+                Verdict::Supported
+            } else {
+                Verdict::Unsupported
+            };
             checked.push(CheckedClaim {
                 claim_id: claim.claim_id.clone(),
                 section: section.title.clone(),
@@ -91,7 +120,10 @@ pub(crate) fn factcheck(cx: &StageContext<'_>) -> Result<StageCommit, StageError
             });
         }
     }
-    let supported = checked.iter().filter(|c| c.verdict == Verdict::Supported).count();
+    let supported = checked
+        .iter()
+        .filter(|c| c.verdict == Verdict::Supported)
+        .count();
     if supported == 0 {
         return Err(StageError::Fatal {
             code: run_error::NO_EVIDENCE,
@@ -126,8 +158,14 @@ mod tests {
     #[test]
     fn a_verbatim_quote_is_fully_supported_and_a_paraphrase_is_not() {
         let snippet = "Vitamin D  supplementation reduced fractures in adults over 65.";
-        assert_eq!(support("Vitamin D supplementation reduced fractures", snippet), 1.0);
-        let paraphrase = support("Fractures were reduced by vitamin D supplementation", snippet);
+        assert_eq!(
+            support("Vitamin D supplementation reduced fractures", snippet),
+            1.0
+        );
+        let paraphrase = support(
+            "Fractures were reduced by vitamin D supplementation",
+            snippet,
+        );
         assert!(paraphrase < 1.0 && paraphrase > 0.5, "{paraphrase}");
         assert!(support("Statins cure migraines", snippet) < 0.2);
     }

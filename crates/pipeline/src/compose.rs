@@ -2,7 +2,10 @@
 //! question, titled by their distinctive terms; each section's claims are its most relevant,
 //! non-redundant sentences (MMR over TF-IDF similarity), quoted verbatim and citing their snippet.
 
-use crate::model::{DraftClaim, DraftOutput, DraftSection, EvidenceSnippet, IngestOutput, OutlineOutput, SectionPlan};
+use crate::model::{
+    DraftClaim, DraftOutput, DraftSection, EvidenceSnippet, IngestOutput, OutlineOutput,
+    SectionPlan,
+};
 use crate::{StageContext, StageError, to_value, usage};
 use researchops_core::{NewEvent, SnippetId, Stage, StageCommit, run_error};
 use researchops_search::similarity::cosine;
@@ -24,7 +27,10 @@ fn citeable(text: &str) -> bool {
 }
 
 fn normalized(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn search_err(e: researchops_search::SearchError) -> StageError {
@@ -57,16 +63,31 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
     let mut ranked = index.search(&cx.run.question, POOL).map_err(search_err)?;
     if ranked.is_empty() {
         // Documents matched on their titles only: fall back to each source's lead sentences.
-        ranked = pool.iter().enumerate().take(POOL).map(|(i, _)| (i, 1.0 / (i as f32 + 1.0))).collect();
+        ranked = pool
+            .iter()
+            .enumerate()
+            .take(POOL)
+            .map(|(i, _)| (i, 1.0 / (i as f32 + 1.0)))
+            .collect();
     }
     let all_texts: Vec<&str> = pool.iter().map(|s| s.text.as_str()).collect();
     let tfidf = TfIdf::fit(all_texts.iter().copied());
-    let vectors: Vec<SparseVec> = ranked.iter().map(|(i, _)| tfidf.vector(&pool[*i].text)).collect();
-    let clusters = leader_clusters(&vectors, CLUSTER_THRESHOLD, cx.run.options.max_sections as usize);
+    let vectors: Vec<SparseVec> = ranked
+        .iter()
+        .map(|(i, _)| tfidf.vector(&pool[*i].text))
+        .collect();
+    let clusters = leader_clusters(
+        &vectors,
+        CLUSTER_THRESHOLD,
+        cx.run.options.max_sections as usize,
+    );
     let mut titles = HashSet::new();
     let mut sections = Vec::with_capacity(clusters.len());
     for members in clusters {
-        let texts: Vec<&str> = members.iter().map(|&m| pool[ranked[m].0].text.as_str()).collect();
+        let texts: Vec<&str> = members
+            .iter()
+            .map(|&m| pool[ranked[m].0].text.as_str())
+            .collect();
         let terms = distinctive_terms(&tfidf, &texts, &all_texts, 3);
         let mut title = title_from_terms(&terms);
         let mut n = 2;
@@ -74,8 +95,15 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
             title = format!("{} ({n})", title_from_terms(&terms));
             n += 1;
         }
-        let candidates = members.iter().map(|&m| (pool[ranked[m].0].id, ranked[m].1)).collect();
-        sections.push(SectionPlan { title, terms, candidates });
+        let candidates = members
+            .iter()
+            .map(|&m| (pool[ranked[m].0].id, ranked[m].1))
+            .collect();
+        sections.push(SectionPlan {
+            title,
+            terms,
+            candidates,
+        });
     }
     let count = sections.len();
     Ok(StageCommit {
@@ -89,8 +117,14 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
 pub(crate) fn draft(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     let ingest: IngestOutput = cx.output(Stage::Ingest)?;
     let outline: OutlineOutput = cx.output(Stage::Outline)?;
-    let by_id: HashMap<SnippetId, &EvidenceSnippet> = ingest.snippets().map(|s| (s.id, s)).collect();
-    let tfidf = TfIdf::fit(ingest.snippets().filter(|s| citeable(&s.text)).map(|s| s.text.as_str()));
+    let by_id: HashMap<SnippetId, &EvidenceSnippet> =
+        ingest.snippets().map(|s| (s.id, s)).collect();
+    let tfidf = TfIdf::fit(
+        ingest
+            .snippets()
+            .filter(|s| citeable(&s.text))
+            .map(|s| s.text.as_str()),
+    );
     let per_section = cx.run.options.claims_per_section as usize;
     let mut used_texts: HashSet<String> = HashSet::new();
     let mut next_claim = 1;
@@ -104,10 +138,22 @@ pub(crate) fn draft(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
             .filter_map(|(id, score)| by_id.get(id).map(|s| (*s, *score)))
             .filter(|(s, _)| !used_texts.contains(&normalized(&s.text)))
             .collect();
-        let top = candidates.iter().map(|(_, s)| *s).fold(f32::MIN, f32::max).max(f32::EPSILON);
+        let top = candidates
+            .iter()
+            .map(|(_, s)| *s)
+            .fold(f32::MIN, f32::max)
+            .max(f32::EPSILON);
         let relevance: Vec<f32> = candidates.iter().map(|(_, s)| s / top).collect();
-        let vectors: Vec<SparseVec> = candidates.iter().map(|(s, _)| tfidf.vector(&s.text)).collect();
-        let picked = mmr(&relevance, |a, b| cosine(&vectors[a], &vectors[b]), MMR_LAMBDA, candidates.len());
+        let vectors: Vec<SparseVec> = candidates
+            .iter()
+            .map(|(s, _)| tfidf.vector(&s.text))
+            .collect();
+        let picked = mmr(
+            &relevance,
+            |a, b| cosine(&vectors[a], &vectors[b]),
+            MMR_LAMBDA,
+            candidates.len(),
+        );
         let mut claims = Vec::new();
         for idx in picked {
             if claims.len() == per_section {
@@ -117,13 +163,25 @@ pub(crate) fn draft(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
             if !used_texts.insert(normalized(&snippet.text)) {
                 continue;
             }
-            claims.push(DraftClaim { claim_id: format!("c{next_claim}"), text: snippet.text.clone(), snippet_ids: vec![snippet.id] });
+            claims.push(DraftClaim {
+                claim_id: format!("c{next_claim}"),
+                text: snippet.text.clone(),
+                snippet_ids: vec![snippet.id],
+            });
             next_claim += 1;
         }
         if !claims.is_empty() {
-            sections.push(DraftSection { title: plan.title.clone(), claims });
+            sections.push(DraftSection {
+                title: plan.title.clone(),
+                claims,
+            });
         }
-        cx.progress.emit(NewEvent::progress(Stage::Draft, i as u64 + 1, total, format!("drafted section {}", plan.title)));
+        cx.progress.emit(NewEvent::progress(
+            Stage::Draft,
+            i as u64 + 1,
+            total,
+            format!("drafted section {}", plan.title),
+        ));
     }
     let claims = next_claim - 1;
     let count = sections.len();
@@ -142,7 +200,10 @@ mod tests {
     #[test]
     fn titles_read_as_a_list_of_terms() {
         let terms = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(title_from_terms(&terms(&["insulin", "adipose", "obesity"])), "Insulin, adipose and obesity");
+        assert_eq!(
+            title_from_terms(&terms(&["insulin", "adipose", "obesity"])),
+            "Insulin, adipose and obesity"
+        );
         assert_eq!(title_from_terms(&terms(&["insulin"])), "Insulin");
         assert_eq!(title_from_terms(&[]), "Findings");
     }
@@ -151,6 +212,8 @@ mod tests {
     fn fragments_and_numeric_rows_are_not_citeable() {
         assert!(!citeable("Results follow."));
         assert!(!citeable("12.5 13.1 14.2 15.9 11.0 10.2 99.1"));
-        assert!(citeable("Vitamin D supplementation reduced the risk of fractures in older adults."));
+        assert!(citeable(
+            "Vitamin D supplementation reduced the risk of fractures in older adults."
+        ));
     }
 }

@@ -13,16 +13,28 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Builds the report model from the run's committed outputs.
-pub(crate) fn build_report(question: &str, ingest: &IngestOutput, checked: &FactcheckOutput) -> Report {
-    let source_of: HashMap<SnippetId, SourceId> = ingest.snippets().map(|s| (s.id, s.source_id)).collect();
-    let sources: HashMap<SourceId, &crate::model::EvidenceSource> = ingest.sources.iter().map(|s| (s.id, s)).collect();
+pub(crate) fn build_report(
+    question: &str,
+    ingest: &IngestOutput,
+    checked: &FactcheckOutput,
+) -> Report {
+    let source_of: HashMap<SnippetId, SourceId> =
+        ingest.snippets().map(|s| (s.id, s.source_id)).collect();
+    let sources: HashMap<SourceId, &crate::model::EvidenceSource> =
+        ingest.sources.iter().map(|s| (s.id, s)).collect();
     let mut numbers: HashMap<SourceId, usize> = HashMap::new();
     let mut references = Vec::new();
     let mut sections: Vec<ReportSection> = Vec::new();
-    for claim in checked.claims.iter().filter(|c| c.verdict == Verdict::Supported) {
+    for claim in checked
+        .claims
+        .iter()
+        .filter(|c| c.verdict == Verdict::Supported)
+    {
         let mut refs = Vec::new();
         for snippet in &claim.snippet_ids {
-            let Some(source_id) = source_of.get(snippet) else { continue };
+            let Some(source_id) = source_of.get(snippet) else {
+                continue;
+            };
             let next = numbers.len() + 1;
             let number = *numbers.entry(*source_id).or_insert_with(|| {
                 if let Some(s) = sources.get(source_id) {
@@ -52,7 +64,11 @@ pub(crate) fn build_report(question: &str, ingest: &IngestOutput, checked: &Fact
         };
         match sections.last_mut() {
             Some(section) if section.title == claim.section => section.claims.push(report_claim),
-            _ => sections.push(ReportSection { title: claim.section.clone(), text: String::new(), claims: vec![report_claim] }),
+            _ => sections.push(ReportSection {
+                title: claim.section.clone(),
+                text: String::new(),
+                claims: vec![report_claim],
+            }),
         }
     }
     for section in &mut sections {
@@ -63,7 +79,11 @@ pub(crate) fn build_report(question: &str, ingest: &IngestOutput, checked: &Fact
             .collect::<Vec<_>>()
             .join(" ");
     }
-    Report { question: question.to_string(), sections, references }
+    Report {
+        question: question.to_string(),
+        sections,
+        references,
+    }
 }
 
 fn cite(refs: &[usize]) -> String {
@@ -134,14 +154,28 @@ pub fn render_html(report: &Report) -> String {
     for section in &report.sections {
         let _ = writeln!(html, "<h2>{}</h2>\n<p>", escape(&section.title));
         for claim in &section.claims {
-            let refs: String = claim.refs.iter().map(|r| format!("<a href=\"#ref-{r}\">[{r}]</a>")).collect();
-            let _ = writeln!(html, "<span id=\"{}\">{}</span> <sup>{refs}</sup>", escape(&claim.claim_id), escape(claim.text.trim()));
+            let refs: String = claim
+                .refs
+                .iter()
+                .map(|r| format!("<a href=\"#ref-{r}\">[{r}]</a>"))
+                .collect();
+            let _ = writeln!(
+                html,
+                "<span id=\"{}\">{}</span> <sup>{refs}</sup>",
+                escape(&claim.claim_id),
+                escape(claim.text.trim())
+            );
         }
         html.push_str("</p>\n");
     }
     html.push_str("<h2>References</h2>\n<ol>\n");
     for r in &report.references {
-        let _ = writeln!(html, "<li id=\"ref-{}\">{}</li>", r.number, escape(&reference_line(r)));
+        let _ = writeln!(
+            html,
+            "<li id=\"ref-{}\">{}</li>",
+            r.number,
+            escape(&reference_line(r))
+        );
     }
     html.push_str("</ol>\n</body>\n</html>\n");
     html
@@ -153,9 +187,16 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
     let checked: FactcheckOutput = cx.output(Stage::Factcheck)?;
     let report = build_report(&cx.run.question, &ingest, &checked);
     let used: Vec<serde_json::Value> = {
-        let refs: HashMap<SourceId, usize> = report.references.iter().map(|r| (r.source_id, r.number)).collect();
-        let cited: std::collections::HashSet<SnippetId> =
-            report.sections.iter().flat_map(|s| s.claims.iter().flat_map(|c| c.snippet_ids.iter().copied())).collect();
+        let refs: HashMap<SourceId, usize> = report
+            .references
+            .iter()
+            .map(|r| (r.source_id, r.number))
+            .collect();
+        let cited: std::collections::HashSet<SnippetId> = report
+            .sections
+            .iter()
+            .flat_map(|s| s.claims.iter().flat_map(|c| c.snippet_ids.iter().copied()))
+            .collect();
         ingest
             .sources
             .iter()
@@ -186,17 +227,43 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         "snippets": used,
         "claim_map": checked.claims,
     });
-    let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).map_err(|e| StageError::internal(e.to_string()));
+    let pretty = |v: &serde_json::Value| {
+        serde_json::to_vec_pretty(v).map_err(|e| StageError::internal(e.to_string()))
+    };
     let files: Vec<(&str, &str, &str, Vec<u8>)> = vec![
-        ("report.md", "report", "text/markdown; charset=utf-8", render_markdown(&report).into_bytes()),
-        ("report.html", "report", "text/html; charset=utf-8", render_html(&report).into_bytes()),
-        ("report.json", "report", "application/json", pretty(&to_value(&report)?)?),
-        ("context_bundle.json", "context", "application/json", pretty(&bundle)?),
+        (
+            "report.md",
+            "report",
+            "text/markdown; charset=utf-8",
+            render_markdown(&report).into_bytes(),
+        ),
+        (
+            "report.html",
+            "report",
+            "text/html; charset=utf-8",
+            render_html(&report).into_bytes(),
+        ),
+        (
+            "report.json",
+            "report",
+            "application/json",
+            pretty(&to_value(&report)?)?,
+        ),
+        (
+            "context_bundle.json",
+            "context",
+            "application/json",
+            pretty(&bundle)?,
+        ),
     ];
     let mut artifacts = Vec::with_capacity(files.len());
     for (name, kind, mime, bytes) in files {
         cx.checkpoint()?;
-        let blob = cx.blobs.put(Bytes::from(bytes)).await.map_err(StageError::from_store)?;
+        let blob = cx
+            .blobs
+            .put(Bytes::from(bytes))
+            .await
+            .map_err(StageError::from_store)?;
         artifacts.push(Artifact {
             id: ArtifactId::new(),
             run_id: cx.run.id,
@@ -209,11 +276,15 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         });
     }
     let count = artifacts.len();
-    let output = serde_json::json!({ "artifacts": artifacts.iter().map(|a| &a.name).collect::<Vec<_>>() });
+    let output =
+        serde_json::json!({ "artifacts": artifacts.iter().map(|a| &a.name).collect::<Vec<_>>() });
     Ok(StageCommit {
         output,
         artifacts,
-        usage: usage(&[("references", report.references.len()), ("artifacts", count)]),
+        usage: usage(&[
+            ("references", report.references.len()),
+            ("artifacts", count),
+        ]),
         message: format!("wrote {count} artifacts"),
         ..StageCommit::default()
     })

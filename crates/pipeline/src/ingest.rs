@@ -6,7 +6,8 @@ use crate::{StageContext, StageError, to_value, usage};
 use bytes::Bytes;
 use chrono::Utc;
 use researchops_core::{
-    EvidenceRecord, NewEvent, SnapshotId, Snippet, SnippetId, Snapshot, Source, SourceId, Stage, StageCommit,
+    EvidenceRecord, NewEvent, Snapshot, SnapshotId, Snippet, SnippetId, Source, SourceId, Stage,
+    StageCommit,
 };
 use researchops_search::text::{align_sentences, split_sentences};
 
@@ -22,7 +23,11 @@ pub(crate) async fn ingest(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
     for (i, doc) in retrieved.documents.iter().enumerate() {
         cx.checkpoint()?;
         let rank = i as i32 + 1;
-        let blob = cx.blobs.put(Bytes::from(doc.text.clone())).await.map_err(StageError::from_store)?;
+        let blob = cx
+            .blobs
+            .put(Bytes::from(doc.text.clone()))
+            .await
+            .map_err(StageError::from_store)?;
         let source_id = SourceId::new();
         let snapshot_id = SnapshotId::new();
         let ranges = match &doc.sentences {
@@ -90,7 +95,12 @@ pub(crate) async fn ingest(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
             },
             snippets,
         });
-        cx.progress.emit(NewEvent::progress(Stage::Ingest, i as u64 + 1, total, format!("snapshotted {}", doc.title)));
+        cx.progress.emit(NewEvent::progress(
+            Stage::Ingest,
+            i as u64 + 1,
+            total,
+            format!("snapshotted {}", doc.title),
+        ));
     }
     let count = sources.len();
     Ok(StageCommit {

@@ -86,28 +86,42 @@ pub enum StageError {
 
 impl StageError {
     pub(crate) fn internal(reason: impl Into<String>) -> Self {
-        StageError::Fatal { code: run_error::INTERNAL, reason: reason.into() }
+        StageError::Fatal {
+            code: run_error::INTERNAL,
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn from_store(e: researchops_core::StoreError) -> Self {
-        if e.is_retryable() { StageError::Retryable(e.to_string()) } else { StageError::internal(e.to_string()) }
+        if e.is_retryable() {
+            StageError::Retryable(e.to_string())
+        } else {
+            StageError::internal(e.to_string())
+        }
     }
 }
 
 impl StageContext<'_> {
     /// Fails with `Canceled` once the token fired; call inside long loops.
     pub fn checkpoint(&self) -> Result<(), StageError> {
-        if self.cancel.is_cancelled() { Err(StageError::Canceled) } else { Ok(()) }
+        if self.cancel.is_cancelled() {
+            Err(StageError::Canceled)
+        } else {
+            Ok(())
+        }
     }
 
     /// The committed output of an earlier stage, decoded.
-    pub(crate) fn output<T: serde::de::DeserializeOwned>(&self, stage: Stage) -> Result<T, StageError> {
-        let value = self
-            .outputs
-            .get(&stage)
-            .ok_or_else(|| StageError::internal(format!("the {stage} stage's output is missing")))?;
-        serde_json::from_value(value.clone())
-            .map_err(|e| StageError::internal(format!("the {stage} stage's output cannot be read: {e}")))
+    pub(crate) fn output<T: serde::de::DeserializeOwned>(
+        &self,
+        stage: Stage,
+    ) -> Result<T, StageError> {
+        let value = self.outputs.get(&stage).ok_or_else(|| {
+            StageError::internal(format!("the {stage} stage's output is missing"))
+        })?;
+        serde_json::from_value(value.clone()).map_err(|e| {
+            StageError::internal(format!("the {stage} stage's output cannot be read: {e}"))
+        })
     }
 }
 
@@ -126,9 +140,13 @@ pub async fn run_stage(stage: Stage, cx: &StageContext<'_>) -> Result<StageCommi
 }
 
 pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StageError> {
-    serde_json::to_value(value).map_err(|e| StageError::internal(format!("cannot encode stage output: {e}")))
+    serde_json::to_value(value)
+        .map_err(|e| StageError::internal(format!("cannot encode stage output: {e}")))
 }
 
 pub(crate) fn usage(pairs: &[(&str, usize)]) -> serde_json::Map<String, serde_json::Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v))).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
+        .collect()
 }

@@ -20,30 +20,37 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
                 let local = local.clone();
                 let query = question.clone();
                 // Over-fetch so deduplication can still leave `keep` documents.
-                let found = tokio::task::spawn_blocking(move || -> Result<Vec<RetrievedDoc>, String> {
-                    let hits = local.search(&query, keep * 2).map_err(|e| e.to_string())?;
-                    Ok(hits
-                        .into_iter()
-                        .map(|(score, doc)| RetrievedDoc {
-                            connector: "local".into(),
-                            external_id: doc.id.clone(),
-                            title: doc.title.clone(),
-                            text: doc.text.clone(),
-                            sentences: doc.sentences.clone(),
-                            authors: Vec::new(),
-                            year: None,
-                            doi: None,
-                            url: None,
-                            score: f64::from(score),
-                        })
-                        .collect())
-                })
-                .await
-                .map_err(|e| StageError::internal(format!("local search task failed: {e}")))?
-                .map_err(|e| StageError::internal(format!("local search failed: {e}")))?;
+                let found =
+                    tokio::task::spawn_blocking(move || -> Result<Vec<RetrievedDoc>, String> {
+                        let hits = local.search(&query, keep * 2).map_err(|e| e.to_string())?;
+                        Ok(hits
+                            .into_iter()
+                            .map(|(score, doc)| RetrievedDoc {
+                                connector: "local".into(),
+                                external_id: doc.id.clone(),
+                                title: doc.title.clone(),
+                                text: doc.text.clone(),
+                                sentences: doc.sentences.clone(),
+                                authors: Vec::new(),
+                                year: None,
+                                doi: None,
+                                url: None,
+                                score: f64::from(score),
+                            })
+                            .collect())
+                    })
+                    .await
+                    .map_err(|e| StageError::internal(format!("local search task failed: {e}")))?
+                    .map_err(|e| StageError::internal(format!("local search failed: {e}")))?;
                 cx.progress.emit(
-                    NewEvent::info(researchops_core::EventType::Log, Some(Stage::Retrieve), format!("local: {} documents", found.len()))
-                        .with_payload(serde_json::json!({ "connector": "local", "documents": found.len() })),
+                    NewEvent::info(
+                        researchops_core::EventType::Log,
+                        Some(Stage::Retrieve),
+                        format!("local: {} documents", found.len()),
+                    )
+                    .with_payload(
+                        serde_json::json!({ "connector": "local", "documents": found.len() }),
+                    ),
                 );
                 documents.extend(found);
             }
@@ -64,7 +71,11 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
         });
     }
     let count = documents.len();
-    let output = RetrieveOutput { query: question, corpus_fingerprint, documents };
+    let output = RetrieveOutput {
+        query: question,
+        corpus_fingerprint,
+        documents,
+    };
     Ok(StageCommit {
         output: to_value(&output)?,
         usage: usage(&[("documents_retrieved", count)]),
@@ -74,7 +85,11 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
 }
 
 fn title_key(title: &str) -> String {
-    title.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    title
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Best score first, ties by (connector, id); drops later duplicates of a DOI or normalised title.

@@ -7,14 +7,18 @@ use crate::rows::{db_err, insert_event, now_ms, parse, to_json};
 use crate::runs::{end_run, get_in};
 use chrono::{DateTime, Utc};
 use researchops_core::{
-    EventNotice, EventType, Lease, NewEvent, RunEnd, RunId, RunStart, RunStatus, Stage, StageCommit, StageGate,
-    StoreError, TenantId,
+    EventNotice, EventType, Lease, NewEvent, RunEnd, RunId, RunStart, RunStatus, Stage,
+    StageCommit, StageGate, StoreError, TenantId,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::BTreeMap;
 
 /// The fence: the job must still be leased with this token. Returns the job's tenant.
-async fn check_lease(conn: &mut SqliteConnection, lease: Lease, run: RunId) -> Result<TenantId, StoreError> {
+async fn check_lease(
+    conn: &mut SqliteConnection,
+    lease: Lease,
+    run: RunId,
+) -> Result<TenantId, StoreError> {
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT tenant_id, run_id FROM jobs WHERE id = ? AND lease_token = ? AND status = 'running'")
             .bind(lease.job_id.to_string())
@@ -24,23 +28,39 @@ async fn check_lease(conn: &mut SqliteConnection, lease: Lease, run: RunId) -> R
             .map_err(db_err)?;
     match row {
         Some((tenant, Some(job_run))) if job_run == run.to_string() => parse(&tenant, "tenant id"),
-        Some(_) => Err(StoreError::Internal(format!("job {} does not execute run {run}", lease.job_id))),
+        Some(_) => Err(StoreError::Internal(format!(
+            "job {} does not execute run {run}",
+            lease.job_id
+        ))),
         None => Err(StoreError::LeaseLost),
     }
 }
 
-pub(crate) async fn load_outputs(pool: &SqlitePool, run: RunId) -> Result<BTreeMap<Stage, serde_json::Value>, StoreError> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT stage, output FROM stage_outputs WHERE run_id = ?")
-        .bind(run.to_string())
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
+pub(crate) async fn load_outputs(
+    pool: &SqlitePool,
+    run: RunId,
+) -> Result<BTreeMap<Stage, serde_json::Value>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT stage, output FROM stage_outputs WHERE run_id = ?")
+            .bind(run.to_string())
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?;
     rows.iter()
-        .map(|(stage, output)| Ok((parse(stage, "stage")?, crate::rows::json(output, "stage output")?)))
+        .map(|(stage, output)| {
+            Ok((
+                parse(stage, "stage")?,
+                crate::rows::json(output, "stage output")?,
+            ))
+        })
         .collect()
 }
 
-pub(crate) async fn start_run(store: &SqliteStore, lease: Lease, id: RunId) -> Result<RunStart, StoreError> {
+pub(crate) async fn start_run(
+    store: &SqliteStore,
+    lease: Lease,
+    id: RunId,
+) -> Result<RunStart, StoreError> {
     let mut tx = store.write().await?;
     let tenant = check_lease(&mut tx, lease, id).await?;
     let run = get_in(&mut tx, tenant, id).await?;
@@ -56,9 +76,14 @@ pub(crate) async fn start_run(store: &SqliteStore, lease: Lease, id: RunId) -> R
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            let resume = Stage::after_checkpoint(run.checkpoint).map_or("export".into(), |s| s.to_string());
-            let event = crate::rows::state_event(RunStatus::Queued, RunStatus::Running, run.checkpoint,
-                format!("run started at stage {resume}"));
+            let resume =
+                Stage::after_checkpoint(run.checkpoint).map_or("export".into(), |s| s.to_string());
+            let event = crate::rows::state_event(
+                RunStatus::Queued,
+                RunStatus::Running,
+                run.checkpoint,
+                format!("run started at stage {resume}"),
+            );
             Some(insert_event(&mut tx, tenant, id, &event).await?)
         }
         RunStatus::Running => {
@@ -71,7 +96,11 @@ pub(crate) async fn start_run(store: &SqliteStore, lease: Lease, id: RunId) -> R
                 .map_err(db_err)?;
             None
         }
-        other => return Err(StoreError::Conflict(format!("the run is {other}; nothing to execute"))),
+        other => {
+            return Err(StoreError::Conflict(format!(
+                "the run is {other}; nothing to execute"
+            )));
+        }
     };
     let run = get_in(&mut tx, tenant, id).await?;
     tx.commit().await.map_err(db_err)?;
@@ -82,14 +111,20 @@ pub(crate) async fn start_run(store: &SqliteStore, lease: Lease, id: RunId) -> R
     Ok(RunStart { run, outputs })
 }
 
-pub(crate) async fn begin_stage(store: &SqliteStore, lease: Lease, id: RunId, stage: Stage) -> Result<StageGate, StoreError> {
+pub(crate) async fn begin_stage(
+    store: &SqliteStore,
+    lease: Lease,
+    id: RunId,
+    stage: Stage,
+) -> Result<StageGate, StoreError> {
     let mut tx = store.write().await?;
     let tenant = check_lease(&mut tx, lease, id).await?;
-    let cancel: Option<i64> = sqlx::query_scalar("SELECT cancel_requested_at FROM runs WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let cancel: Option<i64> =
+        sqlx::query_scalar("SELECT cancel_requested_at FROM runs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
     if cancel.is_some() {
         return Ok(StageGate::CancelRequested);
     }
@@ -99,13 +134,28 @@ pub(crate) async fn begin_stage(store: &SqliteStore, lease: Lease, id: RunId, st
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let notice = insert_event(&mut tx, tenant, id, &NewEvent::info(EventType::StageStart, Some(stage), format!("{stage} started"))).await?;
+    let notice = insert_event(
+        &mut tx,
+        tenant,
+        id,
+        &NewEvent::info(
+            EventType::StageStart,
+            Some(stage),
+            format!("{stage} started"),
+        ),
+    )
+    .await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
     Ok(StageGate::Proceed)
 }
 
-pub(crate) async fn append_events(store: &SqliteStore, lease: Lease, id: RunId, events: &[NewEvent]) -> Result<(), StoreError> {
+pub(crate) async fn append_events(
+    store: &SqliteStore,
+    lease: Lease,
+    id: RunId,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -122,7 +172,13 @@ pub(crate) async fn append_events(store: &SqliteStore, lease: Lease, id: RunId, 
     Ok(())
 }
 
-pub(crate) async fn finish_stage(store: &SqliteStore, lease: Lease, id: RunId, stage: Stage, commit: StageCommit) -> Result<(), StoreError> {
+pub(crate) async fn finish_stage(
+    store: &SqliteStore,
+    lease: Lease,
+    id: RunId,
+    stage: Stage,
+    commit: StageCommit,
+) -> Result<(), StoreError> {
     let mut tx = store.write().await?;
     let tenant = check_lease(&mut tx, lease, id).await?;
     let t = tenant.to_string();
@@ -181,37 +237,68 @@ pub(crate) async fn finish_stage(store: &SqliteStore, lease: Lease, id: RunId, s
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let message = if commit.message.is_empty() { format!("{stage} finished") } else { commit.message.clone() };
-    let event = NewEvent::info(EventType::StageFinish, Some(stage), message).with_payload(serde_json::Value::Object(commit.usage));
+    let message = if commit.message.is_empty() {
+        format!("{stage} finished")
+    } else {
+        commit.message.clone()
+    };
+    let event = NewEvent::info(EventType::StageFinish, Some(stage), message)
+        .with_payload(serde_json::Value::Object(commit.usage));
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
     Ok(())
 }
 
-pub(crate) async fn finish_run(store: &SqliteStore, lease: Lease, id: RunId, end: RunEnd) -> Result<researchops_core::Run, StoreError> {
+pub(crate) async fn finish_run(
+    store: &SqliteStore,
+    lease: Lease,
+    id: RunId,
+    end: RunEnd,
+) -> Result<researchops_core::Run, StoreError> {
     let mut tx = store.write().await?;
     let tenant = check_lease(&mut tx, lease, id).await?;
     let run = get_in(&mut tx, tenant, id).await?;
     let notice: EventNotice = match &end {
         RunEnd::Succeeded => end_run(&mut tx, tenant, &run, RunStatus::Succeeded, None).await?,
         RunEnd::Canceled => end_run(&mut tx, tenant, &run, RunStatus::Canceled, None).await?,
-        RunEnd::Failed { code, reason, stage } => {
+        RunEnd::Failed {
+            code,
+            reason,
+            stage,
+        } => {
             let mut run = run.clone();
             if stage.is_some() {
                 run.current_stage = *stage;
             }
-            end_run(&mut tx, tenant, &run, RunStatus::Failed, Some((code, reason))).await?
+            end_run(
+                &mut tx,
+                tenant,
+                &run,
+                RunStatus::Failed,
+                Some((code, reason)),
+            )
+            .await?
         }
     };
-    sqlx::query("DELETE FROM jobs WHERE id = ?").bind(lease.job_id.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+    sqlx::query("DELETE FROM jobs WHERE id = ?")
+        .bind(lease.job_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     let run = get_in(&mut tx, tenant, id).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
     Ok(run)
 }
 
-pub(crate) async fn defer_run(store: &SqliteStore, lease: Lease, id: RunId, run_after: DateTime<Utc>, reason: &str) -> Result<(), StoreError> {
+pub(crate) async fn defer_run(
+    store: &SqliteStore,
+    lease: Lease,
+    id: RunId,
+    run_after: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), StoreError> {
     let mut tx = store.write().await?;
     let tenant = check_lease(&mut tx, lease, id).await?;
     sqlx::query(
@@ -226,8 +313,14 @@ pub(crate) async fn defer_run(store: &SqliteStore, lease: Lease, id: RunId, run_
     .await
     .map_err(db_err)?;
     let wait = (run_after.timestamp_millis() - now_ms()).max(0);
-    let event = NewEvent::warn(None, format!("retryable error, retrying in {:.1} s: {reason}", wait as f64 / 1000.0))
-        .with_payload(serde_json::json!({ "retry_at": run_after, "reason": reason }));
+    let event = NewEvent::warn(
+        None,
+        format!(
+            "retryable error, retrying in {:.1} s: {reason}",
+            wait as f64 / 1000.0
+        ),
+    )
+    .with_payload(serde_json::json!({ "retry_at": run_after, "reason": reason }));
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);

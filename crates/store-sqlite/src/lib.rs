@@ -13,7 +13,9 @@ mod runs;
 
 use async_trait::async_trait;
 use researchops_core::{EventHub, JobWakeup, StoreError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, Transaction};
 use std::path::Path;
 use std::str::FromStr;
@@ -52,7 +54,9 @@ impl SqliteStore {
         };
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::Internal(format!("bad database path {}: {e}", path.display())))?
+            .map_err(|e| {
+                StoreError::Internal(format!("bad database path {}: {e}", path.display()))
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(sync)
@@ -72,14 +76,22 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Internal(format!("migrations failed: {e}")))?;
-        let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8) as u32;
+        let readers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8) as u32;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await
             .map_err(rows::db_err)?;
-        Ok(Self { writer, reader, hub: EventHub::default(), wakeup: JobWakeup::default() })
+        Ok(Self {
+            writer,
+            reader,
+            hub: EventHub::default(),
+            wakeup: JobWakeup::default(),
+        })
     }
 
     /// Closes the pools (after the last use).
@@ -91,7 +103,10 @@ impl SqliteStore {
     /// Begins a write transaction holding SQLite's write lock from the start, so the reads inside it
     /// (idempotency checks, lease checks) and its writes are one atomic step even across processes.
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(rows::db_err)
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(rows::db_err)
     }
 }
 
@@ -101,18 +116,20 @@ pub fn latest_migration() -> i64 {
 }
 
 async fn check_schema_version(pool: &SqlitePool) -> Result<(), StoreError> {
-    let exists: Option<(String,)> =
-        sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-            .fetch_optional(pool)
-            .await
-            .map_err(rows::db_err)?;
+    let exists: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(rows::db_err)?;
     if exists.is_none() {
         return Ok(());
     }
-    let (found,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
-        .map_err(rows::db_err)?;
+    let (found,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .map_err(rows::db_err)?;
     let supported = latest_migration();
     match found {
         Some(found) if found > supported => Err(StoreError::SchemaTooNew { found, supported }),
@@ -135,17 +152,22 @@ impl researchops_core::Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let (version,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(rows::db_err)?;
+        let (version,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.reader)
+                .await
+                .map_err(rows::db_err)?;
         if version.unwrap_or(0) < latest_migration() {
             return Err(StoreError::Unavailable("migrations are not applied".into()));
         }
         Ok(())
     }
 
-    async fn ensure_tenant(&self, tenant: researchops_core::TenantId, name: &str) -> Result<(), StoreError> {
+    async fn ensure_tenant(
+        &self,
+        tenant: researchops_core::TenantId,
+        name: &str,
+    ) -> Result<(), StoreError> {
         projects::ensure_tenant(self, tenant, name).await
     }
 
@@ -182,7 +204,11 @@ impl researchops_core::Store for SqliteStore {
         projects::update(self, tenant, id, patch).await
     }
 
-    async fn delete_project(&self, tenant: researchops_core::TenantId, id: researchops_core::ProjectId) -> Result<(), StoreError> {
+    async fn delete_project(
+        &self,
+        tenant: researchops_core::TenantId,
+        id: researchops_core::ProjectId,
+    ) -> Result<(), StoreError> {
         projects::delete(self, tenant, id).await
     }
 
@@ -195,7 +221,11 @@ impl researchops_core::Store for SqliteStore {
         runs::create(self, tenant, run, max_attempts).await
     }
 
-    async fn get_run(&self, tenant: researchops_core::TenantId, id: researchops_core::RunId) -> Result<researchops_core::Run, StoreError> {
+    async fn get_run(
+        &self,
+        tenant: researchops_core::TenantId,
+        id: researchops_core::RunId,
+    ) -> Result<researchops_core::Run, StoreError> {
         runs::get(&self.reader, tenant, id).await
     }
 
@@ -208,7 +238,11 @@ impl researchops_core::Store for SqliteStore {
         runs::list(self, tenant, project, page).await
     }
 
-    async fn cancel_run(&self, tenant: researchops_core::TenantId, id: researchops_core::RunId) -> Result<researchops_core::Run, StoreError> {
+    async fn cancel_run(
+        &self,
+        tenant: researchops_core::TenantId,
+        id: researchops_core::RunId,
+    ) -> Result<researchops_core::Run, StoreError> {
         runs::cancel(self, tenant, id).await
     }
 
@@ -268,7 +302,8 @@ impl researchops_core::Store for SqliteStore {
         &self,
         tenant: researchops_core::TenantId,
         id: researchops_core::RunId,
-    ) -> Result<std::collections::BTreeMap<researchops_core::Stage, serde_json::Value>, StoreError> {
+    ) -> Result<std::collections::BTreeMap<researchops_core::Stage, serde_json::Value>, StoreError>
+    {
         runs::get(&self.reader, tenant, id).await?;
         execution::load_outputs(&self.reader, id).await
     }

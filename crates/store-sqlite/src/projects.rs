@@ -2,10 +2,16 @@
 
 use crate::SqliteStore;
 use crate::rows::{self, PROJECT_COLUMNS, db_err, now_ms};
-use researchops_core::{NewProject, Page, PageRequest, Project, ProjectId, ProjectPatch, StoreError, TenantId};
+use researchops_core::{
+    NewProject, Page, PageRequest, Project, ProjectId, ProjectPatch, StoreError, TenantId,
+};
 use sqlx::SqlitePool;
 
-pub(crate) async fn ensure_tenant(store: &SqliteStore, tenant: TenantId, name: &str) -> Result<(), StoreError> {
+pub(crate) async fn ensure_tenant(
+    store: &SqliteStore,
+    tenant: TenantId,
+    name: &str,
+) -> Result<(), StoreError> {
     let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = ?")
         .bind(tenant.to_string())
         .fetch_optional(&store.reader)
@@ -15,17 +21,23 @@ pub(crate) async fn ensure_tenant(store: &SqliteStore, tenant: TenantId, name: &
         return Ok(());
     }
     let mut tx = store.write().await?;
-    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
-        .bind(tenant.to_string())
-        .bind(name)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(tenant.to_string())
+    .bind(name)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
     tx.commit().await.map_err(db_err)
 }
 
-pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, project: NewProject) -> Result<Project, StoreError> {
+pub(crate) async fn create(
+    store: &SqliteStore,
+    tenant: TenantId,
+    project: NewProject,
+) -> Result<Project, StoreError> {
     let id = ProjectId::new();
     let now = now_ms();
     let mut tx = store.write().await?;
@@ -51,7 +63,11 @@ pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, project: NewPr
     })
 }
 
-pub(crate) async fn list(store: &SqliteStore, tenant: TenantId, page: &PageRequest) -> Result<Page<Project>, StoreError> {
+pub(crate) async fn list(
+    store: &SqliteStore,
+    tenant: TenantId,
+    page: &PageRequest,
+) -> Result<Page<Project>, StoreError> {
     let (after_ms, after_id) = match &page.cursor {
         Some(c) => rows::decode_cursor(c)?,
         None => (i64::MAX, String::new()),
@@ -71,17 +87,26 @@ pub(crate) async fn list(store: &SqliteStore, tenant: TenantId, page: &PageReque
         .fetch_all(&store.reader)
         .await
         .map_err(db_err)?;
-    let mut items = rows.iter().map(rows::project).collect::<Result<Vec<_>, _>>()?;
+    let mut items = rows
+        .iter()
+        .map(rows::project)
+        .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > page.limit as usize {
         items.truncate(page.limit as usize);
-        items.last().map(|p| rows::encode_cursor(p.last_activity_at.timestamp_millis(), &p.id.to_string()))
+        items
+            .last()
+            .map(|p| rows::encode_cursor(p.last_activity_at.timestamp_millis(), &p.id.to_string()))
     } else {
         None
     };
     Ok(Page { items, next_cursor })
 }
 
-pub(crate) async fn get(pool: &SqlitePool, tenant: TenantId, id: ProjectId) -> Result<Project, StoreError> {
+pub(crate) async fn get(
+    pool: &SqlitePool,
+    tenant: TenantId,
+    id: ProjectId,
+) -> Result<Project, StoreError> {
     let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ? AND tenant_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
@@ -93,7 +118,12 @@ pub(crate) async fn get(pool: &SqlitePool, tenant: TenantId, id: ProjectId) -> R
     rows::project(&row)
 }
 
-pub(crate) async fn update(store: &SqliteStore, tenant: TenantId, id: ProjectId, patch: ProjectPatch) -> Result<Project, StoreError> {
+pub(crate) async fn update(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: ProjectId,
+    patch: ProjectPatch,
+) -> Result<Project, StoreError> {
     let mut tx = store.write().await?;
     let clear_description = matches!(patch.description, Some(None));
     let description = patch.description.flatten();
@@ -118,14 +148,19 @@ pub(crate) async fn update(store: &SqliteStore, tenant: TenantId, id: ProjectId,
     Ok(project)
 }
 
-pub(crate) async fn delete(store: &SqliteStore, tenant: TenantId, id: ProjectId) -> Result<(), StoreError> {
+pub(crate) async fn delete(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: ProjectId,
+) -> Result<(), StoreError> {
     let mut tx = store.write().await?;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM projects WHERE id = ? AND tenant_id = ?")
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM projects WHERE id = ? AND tenant_id = ?")
+            .bind(id.to_string())
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
     if exists.is_none() {
         return Err(StoreError::NotFound);
     }

@@ -6,14 +6,18 @@ use crate::rows::{self, db_err, insert_event, now_ms, parse, to_json};
 use crate::runs::{end_run, get_in};
 use async_trait::async_trait;
 use researchops_core::{
-    ClaimedJob, Heartbeat, JobId, JobKind, JobOutcome, Lease, NewEvent, NewJob, Queue, QueueStats, RunId, RunStatus,
-    StoreError, TenantId, run_error,
+    ClaimedJob, Heartbeat, JobId, JobKind, JobOutcome, Lease, NewEvent, NewJob, Queue, QueueStats,
+    RunId, RunStatus, StoreError, TenantId, run_error,
 };
 use sqlx::{Row, SqliteConnection};
 use std::time::Duration;
 use uuid::Uuid;
 
-pub(crate) async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<JobId, StoreError> {
+pub(crate) async fn insert_job(
+    conn: &mut SqliteConnection,
+    job: &NewJob,
+    now: i64,
+) -> Result<JobId, StoreError> {
     let id = JobId::new();
     sqlx::query(
         "INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, created_at, updated_at) \
@@ -34,7 +38,8 @@ pub(crate) async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i
     Ok(id)
 }
 
-const CLAIM_RETURNING: &str = "id, tenant_id, kind, run_id, payload, attempts, max_attempts, created_at";
+const CLAIM_RETURNING: &str =
+    "id, tenant_id, kind, run_id, payload, attempts, max_attempts, created_at";
 
 /// One job per tenant with due work, least recently served tenant first.
 const FAIR_CANDIDATES: &str = "SELECT j.id FROM tenants t JOIN jobs j ON j.id = ( \
@@ -43,8 +48,7 @@ const FAIR_CANDIDATES: &str = "SELECT j.id FROM tenants t JOIN jobs j ON j.id = 
     ORDER BY t.last_claimed_at, t.id LIMIT ?";
 
 /// The oldest due jobs, whoever owns them (fills slots left after the fair round).
-const OLDEST_CANDIDATES: &str =
-    "SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ? ORDER BY priority DESC, run_after, id LIMIT ?";
+const OLDEST_CANDIDATES: &str = "SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ? ORDER BY priority DESC, run_after, id LIMIT ?";
 
 async fn claim_round(
     conn: &mut SqliteConnection,
@@ -55,7 +59,12 @@ async fn claim_round(
     now: i64,
     out: &mut Vec<ClaimedJob>,
 ) -> Result<(), StoreError> {
-    let ids: Vec<String> = sqlx::query_scalar(candidates).bind(now).bind(max as i64).fetch_all(&mut *conn).await.map_err(db_err)?;
+    let ids: Vec<String> = sqlx::query_scalar(candidates)
+        .bind(now)
+        .bind(max as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
     let expires = now + lease.as_millis() as i64;
     for id in ids {
         let token = Uuid::new_v4();
@@ -76,14 +85,29 @@ async fn claim_round(
             continue;
         };
         let tenant: String = row.try_get("tenant_id").map_err(db_err)?;
-        sqlx::query("UPDATE tenants SET last_claimed_at = ? WHERE id = ?").bind(now).bind(&tenant).execute(&mut *conn).await.map_err(db_err)?;
+        sqlx::query("UPDATE tenants SET last_claimed_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(&tenant)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
         let kind: String = row.try_get("kind").map_err(db_err)?;
         out.push(ClaimedJob {
-            lease: Lease { job_id: parse(&id, "job id")?, token },
+            lease: Lease {
+                job_id: parse(&id, "job id")?,
+                token,
+            },
             tenant_id: parse(&tenant, "tenant id")?,
             kind: JobKind::parse(&kind),
-            run_id: row.try_get::<Option<String>, _>("run_id").map_err(db_err)?.map(|r| parse(&r, "run id")).transpose()?,
-            payload: rows::json(&row.try_get::<String, _>("payload").map_err(db_err)?, "job payload")?,
+            run_id: row
+                .try_get::<Option<String>, _>("run_id")
+                .map_err(db_err)?
+                .map(|r| parse(&r, "run id"))
+                .transpose()?,
+            payload: rows::json(
+                &row.try_get::<String, _>("payload").map_err(db_err)?,
+                "job payload",
+            )?,
             attempt: row.try_get("attempts").map_err(db_err)?,
             max_attempts: row.try_get("max_attempts").map_err(db_err)?,
             enqueued_at: rows::to_dt(row.try_get("created_at").map_err(db_err)?),
@@ -92,7 +116,11 @@ async fn claim_round(
     Ok(())
 }
 
-async fn finish_one(conn: &mut SqliteConnection, lease: Lease, outcome: &JobOutcome) -> Result<bool, StoreError> {
+async fn finish_one(
+    conn: &mut SqliteConnection,
+    lease: Lease,
+    outcome: &JobOutcome,
+) -> Result<bool, StoreError> {
     let job = lease.job_id.to_string();
     let token = lease.token.to_string();
     let result = match outcome {
@@ -147,17 +175,40 @@ impl Queue for SqliteStore {
         Ok(ids)
     }
 
-    async fn claim(&self, owner: &str, max: usize, lease: Duration) -> Result<Vec<ClaimedJob>, StoreError> {
+    async fn claim(
+        &self,
+        owner: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
         }
         let now = now_ms();
         let mut tx = self.write().await?;
         let mut claimed = Vec::with_capacity(max);
-        claim_round(&mut tx, FAIR_CANDIDATES, owner, max, lease, now, &mut claimed).await?;
+        claim_round(
+            &mut tx,
+            FAIR_CANDIDATES,
+            owner,
+            max,
+            lease,
+            now,
+            &mut claimed,
+        )
+        .await?;
         if claimed.len() < max {
             let rest = max - claimed.len();
-            claim_round(&mut tx, OLDEST_CANDIDATES, owner, rest, lease, now, &mut claimed).await?;
+            claim_round(
+                &mut tx,
+                OLDEST_CANDIDATES,
+                owner,
+                rest,
+                lease,
+                now,
+                &mut claimed,
+            )
+            .await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(claimed)
@@ -178,7 +229,9 @@ impl Queue for SqliteStore {
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         match row {
-            Some((cancel,)) => Ok(Heartbeat { cancel_requested: cancel.is_some() }),
+            Some((cancel,)) => Ok(Heartbeat {
+                cancel_requested: cancel.is_some(),
+            }),
             None => Err(StoreError::LeaseLost),
         }
     }
@@ -190,7 +243,11 @@ impl Queue for SqliteStore {
         if matches!(outcome, JobOutcome::RetryAt { .. }) {
             self.wakeup.notify();
         }
-        if held { Ok(()) } else { Err(StoreError::LeaseLost) }
+        if held {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
     }
 
     async fn finish_jobs(&self, done: &[(Lease, JobOutcome)]) -> Result<usize, StoreError> {
@@ -211,14 +268,15 @@ impl Queue for SqliteStore {
     async fn rescue_expired(&self) -> Result<usize, StoreError> {
         let now = now_ms();
         let mut tx = self.write().await?;
-        let expired: Vec<(String, String, Option<String>, i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT id, tenant_id, run_id, attempts, max_attempts, lease_owner FROM jobs \
+        let expired: Vec<(String, String, Option<String>, i64, i64, Option<String>)> =
+            sqlx::query_as(
+                "SELECT id, tenant_id, run_id, attempts, max_attempts, lease_owner FROM jobs \
              WHERE status = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT 500",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
         let mut notices = Vec::new();
         for (job, tenant, run, attempts, max_attempts, owner) in &expired {
             let tenant: TenantId = parse(tenant, "tenant id")?;
@@ -247,16 +305,33 @@ impl Queue for SqliteStore {
             }
             let Some(run) = run else { continue };
             let run_id: RunId = parse(run, "run id")?;
-            let Ok(run) = get_in(&mut tx, tenant, run_id).await else { continue };
+            let Ok(run) = get_in(&mut tx, tenant, run_id).await else {
+                continue;
+            };
             if run.status != RunStatus::Running {
                 continue;
             }
             if exhausted {
-                let reason = format!("the worker's lease expired on attempt {attempts} of {max_attempts}");
-                notices.push(end_run(&mut tx, tenant, &run, RunStatus::Failed, Some((run_error::ATTEMPTS_EXHAUSTED, &reason))).await?);
-                sqlx::query("DELETE FROM jobs WHERE id = ?").bind(job).execute(&mut *tx).await.map_err(db_err)?;
+                let reason =
+                    format!("the worker's lease expired on attempt {attempts} of {max_attempts}");
+                notices.push(
+                    end_run(
+                        &mut tx,
+                        tenant,
+                        &run,
+                        RunStatus::Failed,
+                        Some((run_error::ATTEMPTS_EXHAUSTED, &reason)),
+                    )
+                    .await?,
+                );
+                sqlx::query("DELETE FROM jobs WHERE id = ?")
+                    .bind(job)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
             } else {
-                let resume = researchops_core::Stage::after_checkpoint(run.checkpoint).map_or("export".into(), |s| s.to_string());
+                let resume = researchops_core::Stage::after_checkpoint(run.checkpoint)
+                    .map_or("export".into(), |s| s.to_string());
                 let event = NewEvent::warn(run.current_stage, format!(
                     "worker {owner} stopped responding (lease expired); the run resumes at stage {resume}"
                 ))

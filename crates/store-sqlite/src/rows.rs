@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use researchops_core::{
-    EventId, EventLevel, EventNotice, EventType, NewEvent, Project, Run, RunEvent, RunId, RunOptions, Stage,
-    StoreError, TenantId,
+    EventId, EventLevel, EventNotice, EventType, NewEvent, Project, Run, RunEvent, RunId,
+    RunOptions, Stage, StoreError, TenantId,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -27,8 +27,12 @@ pub(crate) fn opt_dt(ms: Option<i64>) -> Option<DateTime<Utc>> {
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
-        sqlx::Error::Database(db) if db.message().contains("locked") || db.message().contains("busy") => {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(db)
+            if db.message().contains("locked") || db.message().contains("busy") =>
+        {
             StoreError::Unavailable(e.to_string())
         }
         _ => StoreError::Internal(e.to_string()),
@@ -36,18 +40,28 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 pub(crate) fn parse<T: FromStr>(value: &str, what: &str) -> Result<T, StoreError> {
-    value.parse().map_err(|_| StoreError::Internal(format!("corrupt {what} `{value}` in database")))
+    value
+        .parse()
+        .map_err(|_| StoreError::Internal(format!("corrupt {what} `{value}` in database")))
 }
 
-pub(crate) fn json<T: serde::de::DeserializeOwned>(value: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(value).map_err(|e| StoreError::Internal(format!("corrupt {what} JSON in database: {e}")))
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    value: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(value)
+        .map_err(|e| StoreError::Internal(format!("corrupt {what} JSON in database: {e}")))
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("cannot encode JSON: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Internal(format!("cannot encode JSON: {e}")))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, col: &str) -> Result<T, StoreError> {
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> Result<T, StoreError> {
     row.try_get(col).map_err(db_err)
 }
 
@@ -69,7 +83,9 @@ pub(crate) const RUN_COLUMNS: &str = "id, project_id, question, sources, options
 
 pub(crate) fn run(row: &SqliteRow) -> Result<Run, StoreError> {
     let stage = |col: &str| -> Result<Option<Stage>, StoreError> {
-        get::<Option<String>>(row, col)?.map(|s| parse(&s, "stage")).transpose()
+        get::<Option<String>>(row, col)?
+            .map(|s| parse(&s, "stage"))
+            .transpose()
     };
     let options: RunOptions = json(&get::<String>(row, "options")?, "run options")?;
     Ok(Run {
@@ -104,8 +120,11 @@ pub(crate) fn event(row: &SqliteRow) -> Result<RunEvent, StoreError> {
         id: get(row, "id")?,
         run_id: parse(&get::<String>(row, "run_id")?, "run id")?,
         ts: to_dt(get(row, "ts")?),
-        level: EventLevel::parse(&level).ok_or_else(|| StoreError::Internal(format!("corrupt event level `{level}`")))?,
-        stage: get::<Option<String>>(row, "stage")?.map(|s| parse(&s, "stage")).transpose()?,
+        level: EventLevel::parse(&level)
+            .ok_or_else(|| StoreError::Internal(format!("corrupt event level `{level}`")))?,
+        stage: get::<Option<String>>(row, "stage")?
+            .map(|s| parse(&s, "stage"))
+            .transpose()?,
         event_type: EventType::parse(&event_type)
             .ok_or_else(|| StoreError::Internal(format!("corrupt event type `{event_type}`")))?,
         message: get(row, "message")?,
@@ -135,12 +154,21 @@ pub(crate) async fn insert_event(
     .fetch_one(conn)
     .await
     .map_err(db_err)?;
-    Ok(EventNotice { run_id: run, last_event_id: id })
+    Ok(EventNotice {
+        run_id: run,
+        last_event_id: id,
+    })
 }
 
 /// A `state` event for a transition.
-pub(crate) fn state_event(from: researchops_core::RunStatus, to: researchops_core::RunStatus, stage: Option<Stage>, message: String) -> NewEvent {
-    NewEvent::info(EventType::State, stage, message).with_payload(serde_json::json!({ "from": from, "to": to }))
+pub(crate) fn state_event(
+    from: researchops_core::RunStatus,
+    to: researchops_core::RunStatus,
+    stage: Option<Stage>,
+    message: String,
+) -> NewEvent {
+    NewEvent::info(EventType::State, stage, message)
+        .with_payload(serde_json::json!({ "from": from, "to": to }))
 }
 
 /// Cursor `"<ms>_<uuid>"` for keyset pagination on (time DESC, id DESC).

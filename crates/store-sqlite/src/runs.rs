@@ -5,17 +5,27 @@ use crate::SqliteStore;
 use crate::queue::insert_job;
 use crate::rows::{self, RUN_COLUMNS, db_err, insert_event, now_ms, parse, state_event, to_json};
 use researchops_core::{
-    Artifact, ArtifactId, Claim, CreateRunOutcome, EventId, EventNotice, EventType, EvidenceRecord, JobKind,
-    NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId, RunStatus, Snapshot, Snippet,
-    Source, StoreError, TenantId, Verdict,
+    Artifact, ArtifactId, Claim, CreateRunOutcome, EventId, EventNotice, EventType, EvidenceRecord,
+    JobKind, NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId,
+    RunStatus, Snapshot, Snippet, Source, StoreError, TenantId, Verdict,
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 fn fingerprint(run: &NewRun) -> Result<String, StoreError> {
-    to_json(&serde_json::json!([run.project_id, run.question, run.sources, run.options]))
+    to_json(&serde_json::json!([
+        run.project_id,
+        run.question,
+        run.sources,
+        run.options
+    ]))
 }
 
-pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, new: NewRun, max_attempts: i32) -> Result<CreateRunOutcome, StoreError> {
+pub(crate) async fn create(
+    store: &SqliteStore,
+    tenant: TenantId,
+    new: NewRun,
+    max_attempts: i32,
+) -> Result<CreateRunOutcome, StoreError> {
     let fp = fingerprint(&new)?;
     let mut tx = store.write().await?;
     if let Some(key) = &new.client_request_id {
@@ -34,17 +44,21 @@ pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, new: NewRun, m
             }
             let id: String = row.try_get("id").map_err(db_err)?;
             let status: String = row.try_get("status").map_err(db_err)?;
-            return Ok(CreateRunOutcome::Existing(parse(&id, "run id")?, parse(&status, "run status")?));
+            return Ok(CreateRunOutcome::Existing(
+                parse(&id, "run id")?,
+                parse(&status, "run status")?,
+            ));
         }
     }
     let now = now_ms();
-    let touched = sqlx::query("UPDATE projects SET last_activity_at = ? WHERE id = ? AND tenant_id = ?")
-        .bind(now)
-        .bind(new.project_id.to_string())
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let touched =
+        sqlx::query("UPDATE projects SET last_activity_at = ? WHERE id = ? AND tenant_id = ?")
+            .bind(now)
+            .bind(new.project_id.to_string())
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
     if touched.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -66,10 +80,21 @@ pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, new: NewRun, m
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    insert_event(&mut tx, tenant, id, &NewEvent::info(EventType::RunCreated, None, "run created")
-        .with_payload(serde_json::json!({ "question": new.question, "sources": new.sources })))
+    insert_event(
+        &mut tx,
+        tenant,
+        id,
+        &NewEvent::info(EventType::RunCreated, None, "run created")
+            .with_payload(serde_json::json!({ "question": new.question, "sources": new.sources })),
+    )
     .await?;
-    let notice = insert_event(&mut tx, tenant, id, &NewEvent::info(EventType::RunQueued, None, "run queued")).await?;
+    let notice = insert_event(
+        &mut tx,
+        tenant,
+        id,
+        &NewEvent::info(EventType::RunQueued, None, "run queued"),
+    )
+    .await?;
     insert_job(&mut tx, &run_job(tenant, id, max_attempts), now).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
@@ -78,7 +103,13 @@ pub(crate) async fn create(store: &SqliteStore, tenant: TenantId, new: NewRun, m
 }
 
 fn run_job(tenant: TenantId, run: RunId, max_attempts: i32) -> NewJob {
-    NewJob { tenant_id: tenant, kind: JobKind::Run, run_id: Some(run), payload: serde_json::json!({}), max_attempts }
+    NewJob {
+        tenant_id: tenant,
+        kind: JobKind::Run,
+        run_id: Some(run),
+        payload: serde_json::json!({}),
+        max_attempts,
+    }
 }
 
 pub(crate) async fn get(pool: &SqlitePool, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
@@ -93,7 +124,11 @@ pub(crate) async fn get(pool: &SqlitePool, tenant: TenantId, id: RunId) -> Resul
     rows::run(&row)
 }
 
-pub(crate) async fn get_in(conn: &mut SqliteConnection, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
+pub(crate) async fn get_in(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: RunId,
+) -> Result<Run, StoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ? AND tenant_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
@@ -105,7 +140,12 @@ pub(crate) async fn get_in(conn: &mut SqliteConnection, tenant: TenantId, id: Ru
     rows::run(&row)
 }
 
-pub(crate) async fn list(store: &SqliteStore, tenant: TenantId, project: ProjectId, page: &PageRequest) -> Result<Page<Run>, StoreError> {
+pub(crate) async fn list(
+    store: &SqliteStore,
+    tenant: TenantId,
+    project: ProjectId,
+    page: &PageRequest,
+) -> Result<Page<Run>, StoreError> {
     crate::projects::get(&store.reader, tenant, project).await?;
     let (after_ms, after_id) = match &page.cursor {
         Some(c) => rows::decode_cursor(c)?,
@@ -130,7 +170,9 @@ pub(crate) async fn list(store: &SqliteStore, tenant: TenantId, project: Project
     let mut items = rows.iter().map(rows::run).collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > page.limit as usize {
         items.truncate(page.limit as usize);
-        items.last().map(|r| rows::encode_cursor(r.created_at.timestamp_millis(), &r.id.to_string()))
+        items
+            .last()
+            .map(|r| rows::encode_cursor(r.created_at.timestamp_millis(), &r.id.to_string()))
     } else {
         None
     };
@@ -146,7 +188,10 @@ pub(crate) async fn end_run(
     error: Option<(&str, &str)>,
 ) -> Result<EventNotice, StoreError> {
     if !run.status.can_transition_to(to) {
-        return Err(StoreError::Conflict(format!("a {} run cannot become {to}", run.status)));
+        return Err(StoreError::Conflict(format!(
+            "a {} run cannot become {to}",
+            run.status
+        )));
     }
     let finish_reason = match to {
         RunStatus::Succeeded => "completed",
@@ -173,28 +218,45 @@ pub(crate) async fn end_run(
         return Err(StoreError::Conflict("the run changed concurrently".into()));
     }
     if let Some((code, reason)) = error {
-        insert_event(conn, tenant, run.id, &NewEvent {
-            level: researchops_core::EventLevel::Error,
-            stage: run.current_stage,
-            event_type: EventType::Error,
-            message: reason.to_string(),
-            payload: serde_json::json!({ "error_code": code, "reason": reason }),
-        })
+        insert_event(
+            conn,
+            tenant,
+            run.id,
+            &NewEvent {
+                level: researchops_core::EventLevel::Error,
+                stage: run.current_stage,
+                event_type: EventType::Error,
+                message: reason.to_string(),
+                payload: serde_json::json!({ "error_code": code, "reason": reason }),
+            },
+        )
         .await?;
     }
     let message = format!("run {to}");
-    insert_event(conn, tenant, run.id, &state_event(run.status, to, run.current_stage, message)).await
+    insert_event(
+        conn,
+        tenant,
+        run.id,
+        &state_event(run.status, to, run.current_stage, message),
+    )
+    .await
 }
 
-pub(crate) async fn cancel(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
+pub(crate) async fn cancel(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: RunId,
+) -> Result<Run, StoreError> {
     let mut tx = store.write().await?;
     let run = get_in(&mut tx, tenant, id).await?;
     // A running run whose job waits in the queue (backing off) has no worker to notice: end it now.
-    let job_waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE run_id = ? AND status = 'queued')")
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let job_waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE run_id = ? AND status = 'queued')",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
     let ends_now = matches!(run.status, RunStatus::Queued | RunStatus::Created)
         || (run.status == RunStatus::Running && job_waiting);
     let notice = if ends_now {
@@ -212,7 +274,11 @@ pub(crate) async fn cancel(store: &SqliteStore, tenant: TenantId, id: RunId) -> 
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        let event = NewEvent::info(EventType::Log, run.current_stage, "cancel requested; the run stops at the next checkpoint");
+        let event = NewEvent::info(
+            EventType::Log,
+            run.current_stage,
+            "cancel requested; the run stops at the next checkpoint",
+        );
         Some(insert_event(&mut tx, tenant, id, &event).await?)
     } else {
         None
@@ -225,11 +291,19 @@ pub(crate) async fn cancel(store: &SqliteStore, tenant: TenantId, id: RunId) -> 
     Ok(run)
 }
 
-pub(crate) async fn retry(store: &SqliteStore, tenant: TenantId, id: RunId, max_attempts: i32) -> Result<Run, StoreError> {
+pub(crate) async fn retry(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: RunId,
+    max_attempts: i32,
+) -> Result<Run, StoreError> {
     let mut tx = store.write().await?;
     let run = get_in(&mut tx, tenant, id).await?;
     if !matches!(run.status, RunStatus::Failed | RunStatus::Blocked) {
-        return Err(StoreError::Conflict(format!("only failed or blocked runs can be retried; this one is {}", run.status)));
+        return Err(StoreError::Conflict(format!(
+            "only failed or blocked runs can be retried; this one is {}",
+            run.status
+        )));
     }
     let now = now_ms();
     sqlx::query(
@@ -244,10 +318,24 @@ pub(crate) async fn retry(store: &SqliteStore, tenant: TenantId, id: RunId, max_
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    sqlx::query("DELETE FROM jobs WHERE run_id = ?").bind(id.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+    sqlx::query("DELETE FROM jobs WHERE run_id = ?")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     insert_job(&mut tx, &run_job(tenant, id, max_attempts), now).await?;
-    let message = format!("retry requested; resuming after {}", run.checkpoint.map_or("the start".into(), |s| format!("stage {s}")));
-    let notice = insert_event(&mut tx, tenant, id, &state_event(run.status, RunStatus::Queued, run.current_stage, message)).await?;
+    let message = format!(
+        "retry requested; resuming after {}",
+        run.checkpoint
+            .map_or("the start".into(), |s| format!("stage {s}"))
+    );
+    let notice = insert_event(
+        &mut tx,
+        tenant,
+        id,
+        &state_event(run.status, RunStatus::Queued, run.current_stage, message),
+    )
+    .await?;
     let run = get_in(&mut tx, tenant, id).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
@@ -280,7 +368,11 @@ pub(crate) async fn list_events(
     rows.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn list_evidence(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Vec<EvidenceRecord>, StoreError> {
+pub(crate) async fn list_evidence(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: RunId,
+) -> Result<Vec<EvidenceRecord>, StoreError> {
     get(&store.reader, tenant, id).await?;
     let t = tenant.to_string();
     let r = id.to_string();
@@ -304,13 +396,20 @@ pub(crate) async fn list_evidence(store: &SqliteStore, tenant: TenantId, id: Run
     .fetch_all(&store.reader)
     .await
     .map_err(db_err)?;
-    let mut by_snapshot: std::collections::HashMap<String, Vec<Snippet>> = std::collections::HashMap::new();
+    let mut by_snapshot: std::collections::HashMap<String, Vec<Snippet>> =
+        std::collections::HashMap::new();
     for row in &snippets {
         let snapshot_id: String = row.try_get("snapshot_id").map_err(db_err)?;
         let snippet = Snippet {
-            id: parse(&row.try_get::<String, _>("id").map_err(db_err)?, "snippet id")?,
+            id: parse(
+                &row.try_get::<String, _>("id").map_err(db_err)?,
+                "snippet id",
+            )?,
             snapshot_id: parse(&snapshot_id, "snapshot id")?,
-            source_id: parse(&row.try_get::<String, _>("source_id").map_err(db_err)?, "source id")?,
+            source_id: parse(
+                &row.try_get::<String, _>("source_id").map_err(db_err)?,
+                "source id",
+            )?,
             ord: row.try_get("ord").map_err(db_err)?,
             text: row.try_get("text").map_err(db_err)?,
             start_byte: row.try_get("start_byte").map_err(db_err)?,
@@ -322,7 +421,10 @@ pub(crate) async fn list_evidence(store: &SqliteStore, tenant: TenantId, id: Run
         .iter()
         .map(|row| {
             let snapshot_id: String = row.try_get("snapshot_id").map_err(db_err)?;
-            let source_id = parse(&row.try_get::<String, _>("id").map_err(db_err)?, "source id")?;
+            let source_id = parse(
+                &row.try_get::<String, _>("id").map_err(db_err)?,
+                "source id",
+            )?;
             Ok(EvidenceRecord {
                 source: Source {
                     id: source_id,
@@ -330,7 +432,10 @@ pub(crate) async fn list_evidence(store: &SqliteStore, tenant: TenantId, id: Run
                     connector: row.try_get("connector").map_err(db_err)?,
                     external_id: row.try_get("external_id").map_err(db_err)?,
                     title: row.try_get("title").map_err(db_err)?,
-                    authors: rows::json(&row.try_get::<String, _>("authors").map_err(db_err)?, "authors")?,
+                    authors: rows::json(
+                        &row.try_get::<String, _>("authors").map_err(db_err)?,
+                        "authors",
+                    )?,
                     year: row.try_get("year").map_err(db_err)?,
                     doi: row.try_get("doi").map_err(db_err)?,
                     url: row.try_get("url").map_err(db_err)?,
@@ -351,7 +456,11 @@ pub(crate) async fn list_evidence(store: &SqliteStore, tenant: TenantId, id: Run
         .collect()
 }
 
-pub(crate) async fn list_claims(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Vec<Claim>, StoreError> {
+pub(crate) async fn list_claims(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: RunId,
+) -> Result<Vec<Claim>, StoreError> {
     get(&store.reader, tenant, id).await?;
     let rows = sqlx::query(
         "SELECT claim_id, section, text, snippet_ids, support, verdict FROM claim_map \
@@ -369,9 +478,13 @@ pub(crate) async fn list_claims(store: &SqliteStore, tenant: TenantId, id: RunId
                 claim_id: row.try_get("claim_id").map_err(db_err)?,
                 section: row.try_get("section").map_err(db_err)?,
                 text: row.try_get("text").map_err(db_err)?,
-                snippet_ids: rows::json(&row.try_get::<String, _>("snippet_ids").map_err(db_err)?, "snippet ids")?,
+                snippet_ids: rows::json(
+                    &row.try_get::<String, _>("snippet_ids").map_err(db_err)?,
+                    "snippet ids",
+                )?,
                 support: row.try_get("support").map_err(db_err)?,
-                verdict: Verdict::parse(&verdict).ok_or_else(|| StoreError::Internal(format!("corrupt verdict `{verdict}`")))?,
+                verdict: Verdict::parse(&verdict)
+                    .ok_or_else(|| StoreError::Internal(format!("corrupt verdict `{verdict}`")))?,
             })
         })
         .collect()
@@ -381,8 +494,14 @@ const ARTIFACT_COLUMNS: &str = "id, run_id, name, kind, mime_type, size_bytes, s
 
 fn artifact(row: &sqlx::sqlite::SqliteRow) -> Result<Artifact, StoreError> {
     Ok(Artifact {
-        id: parse(&row.try_get::<String, _>("id").map_err(db_err)?, "artifact id")?,
-        run_id: parse(&row.try_get::<String, _>("run_id").map_err(db_err)?, "run id")?,
+        id: parse(
+            &row.try_get::<String, _>("id").map_err(db_err)?,
+            "artifact id",
+        )?,
+        run_id: parse(
+            &row.try_get::<String, _>("run_id").map_err(db_err)?,
+            "run id",
+        )?,
         name: row.try_get("name").map_err(db_err)?,
         kind: row.try_get("kind").map_err(db_err)?,
         mime_type: row.try_get("mime_type").map_err(db_err)?,
@@ -392,9 +511,15 @@ fn artifact(row: &sqlx::sqlite::SqliteRow) -> Result<Artifact, StoreError> {
     })
 }
 
-pub(crate) async fn list_artifacts(store: &SqliteStore, tenant: TenantId, id: RunId) -> Result<Vec<Artifact>, StoreError> {
+pub(crate) async fn list_artifacts(
+    store: &SqliteStore,
+    tenant: TenantId,
+    id: RunId,
+) -> Result<Vec<Artifact>, StoreError> {
     get(&store.reader, tenant, id).await?;
-    let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = ? AND tenant_id = ? ORDER BY name");
+    let sql = format!(
+        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE run_id = ? AND tenant_id = ? ORDER BY name"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
         .bind(tenant.to_string())
@@ -404,8 +529,15 @@ pub(crate) async fn list_artifacts(store: &SqliteStore, tenant: TenantId, id: Ru
     rows.iter().map(artifact).collect()
 }
 
-pub(crate) async fn get_artifact(store: &SqliteStore, tenant: TenantId, run: RunId, id: ArtifactId) -> Result<Artifact, StoreError> {
-    let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = ? AND run_id = ? AND tenant_id = ?");
+pub(crate) async fn get_artifact(
+    store: &SqliteStore,
+    tenant: TenantId,
+    run: RunId,
+    id: ArtifactId,
+) -> Result<Artifact, StoreError> {
+    let sql = format!(
+        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = ? AND run_id = ? AND tenant_id = ?"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
         .bind(run.to_string())
