@@ -1,0 +1,321 @@
+//! `researchops bench …`: the performance figures the issues ask for, printed, never asserted.
+//! Servers under test run as separate processes on loopback with a fresh data directory.
+
+use crate::process::{ServerProcess, read_sse};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use researchops_core::{JobKind, NewJob, Store, TenantId};
+use researchops_store_sqlite::{Durability, SqliteStore};
+use researchops_worker::{Worker, WorkerConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Benchmarks.
+#[derive(Subcommand, Clone, Debug)]
+pub enum BenchCommand {
+    /// Run creation over HTTP: concurrent clients, no workers.
+    Create(CreateArgs),
+    /// Queue throughput with no-op jobs.
+    Queue(QueueArgs),
+    /// Latency from an event's commit to an SSE client.
+    Sse(SseArgs),
+}
+
+/// `bench create`.
+#[derive(Args, Clone, Debug)]
+pub struct CreateArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Measured seconds (after a 1 s warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+}
+
+/// `bench queue`.
+#[derive(Args, Clone, Debug)]
+pub struct QueueArgs {
+    /// Worker loops (each claims for its own slots).
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Slots per worker.
+    #[arg(long, default_value_t = 16)]
+    pub slots: usize,
+    /// No-op jobs to drain.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+}
+
+/// `bench sse`.
+#[derive(Args, Clone, Debug)]
+pub struct SseArgs {
+    /// Corpus for the runs.
+    #[arg(long, env = "RESEARCHOPS_CORPUS")]
+    pub corpus: PathBuf,
+    /// Runs to watch.
+    #[arg(long, default_value_t = 30)]
+    pub runs: usize,
+}
+
+/// Runs a benchmark and prints its figures.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Create(args) => create(args).await,
+        BenchCommand::Queue(args) => queue(args).await,
+        BenchCommand::Sse(args) => sse(args).await,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summary(label: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{label}: n={} p50={:.2} ms p90={:.2} ms p99={:.2} ms max={:.2} ms",
+        ms.len(),
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.9),
+        percentile(&ms, 0.99),
+        ms.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!(
+        "{cores} cores, {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    )
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let server =
+        ServerProcess::spawn(&exe, dir.path(), &[("RESEARCHOPS_WORKERS", "0".into())]).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let project: serde_json::Value = client
+        .post(format!("{}/projects", server.url))
+        .header("X-Dev-Roles", "researcher")
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let project = project["id"].as_str().context("project id")?.to_string();
+    let url = format!("{}/projects/{project}/runs", server.url);
+    let warmup = Instant::now() + Duration::from_secs(1);
+    let end = warmup + Duration::from_secs_f64(args.seconds);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let client = client.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            let mut i = 0usize;
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                i += 1;
+                let body = serde_json::json!({ "question": format!("bench question {c} {i} on vitamin D"), "client_request_id": format!("bench-{c}-{i}") });
+                let ok = client
+                    .post(&url)
+                    .header("X-Dev-Roles", "researcher")
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16() == 202)
+                    .unwrap_or(false);
+                if started >= warmup {
+                    if ok {
+                        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await?;
+        all.extend(l);
+        errors += e;
+    }
+    println!(
+        "bench create: {} clients, {:.0} s measured, workers 0, SQLite, {}",
+        args.clients,
+        args.seconds,
+        machine()
+    );
+    println!(
+        "run creations: {:.0} /s ({} ok, {errors} errors)",
+        all.len() as f64 / args.seconds,
+        all.len()
+    );
+    summary("latency", all);
+    server.kill().await
+}
+
+async fn queue(args: QueueArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(&dir.path().join("bench.db"), Durability::Normal).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let blobs = Arc::new(researchops_blobs::LocalBlobStore::open(
+        &dir.path().join("blobs"),
+    )?);
+    let tenants: Vec<TenantId> = (0..4).map(|_| TenantId::new()).collect();
+    let enqueue_started = Instant::now();
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1000) {
+        let jobs: Vec<NewJob> = chunk
+            .iter()
+            .map(|i| NewJob {
+                tenant_id: tenants[i % tenants.len()],
+                kind: JobKind::Noop,
+                run_id: None,
+                payload: serde_json::json!({}),
+                max_attempts: 3,
+            })
+            .collect();
+        store.enqueue(&jobs).await?;
+    }
+    let enqueue_secs = enqueue_started.elapsed().as_secs_f64();
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..args.workers {
+        let config = WorkerConfig {
+            slots: args.slots,
+            poll: Duration::from_millis(50),
+            ..WorkerConfig::default()
+        };
+        let worker = Worker::new(store.clone(), blobs.clone(), Default::default(), config);
+        handles.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    loop {
+        let stats = store.stats().await?;
+        if stats.queued == 0 && stats.running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    for h in handles {
+        let _ = h.await;
+    }
+    println!(
+        "bench queue: SQLite, {} no-op jobs, {} workers × {} slots, {}",
+        args.jobs,
+        args.workers,
+        args.slots,
+        machine()
+    );
+    println!(
+        "enqueue: {:.0} jobs/s (batches of 1000)",
+        args.jobs as f64 / enqueue_secs
+    );
+    println!(
+        "claimed and completed: {:.0} jobs/s ({secs:.2} s)",
+        args.jobs as f64 / secs
+    );
+    Ok(())
+}
+
+async fn sse(args: SseArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let env = [
+        ("RESEARCHOPS_WORKERS", "2".to_string()),
+        ("RESEARCHOPS_CORPUS", args.corpus.display().to_string()),
+    ];
+    let server = ServerProcess::spawn(&exe, dir.path(), &env).await?;
+    let client = reqwest::Client::new();
+    let project: serde_json::Value = client
+        .post(format!("{}/projects", server.url))
+        .header("X-Dev-Roles", "researcher")
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let project = project["id"].as_str().context("project id")?.to_string();
+    let questions = [
+        "vitamin D and bone density",
+        "insulin resistance in obesity",
+        "tumor macrophages",
+        "antibiotic resistance genes",
+        "sleep and memory",
+    ];
+    let mut latencies = Vec::new();
+    for i in 0..args.runs {
+        let created: serde_json::Value = client
+            .post(format!("{}/projects/{project}/runs", server.url))
+            .header("X-Dev-Roles", "researcher")
+            .json(&serde_json::json!({ "question": questions[i % questions.len()] }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let run = created["run_id"].as_str().context("run id")?.to_string();
+        let response = client
+            .get(format!("{}/runs/{run}/events", server.url))
+            .header("Accept", "text/event-stream")
+            .send()
+            .await?
+            .error_for_status()?;
+        let connected = chrono::Utc::now();
+        read_sse(response, |event| {
+            if event.event == "done" {
+                return true;
+            }
+            let received = chrono::Utc::now();
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event.data) {
+                if let Some(ts) = value["ts"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                {
+                    let ts = ts.with_timezone(&chrono::Utc);
+                    // Only events committed after we connected: replayed ones measure nothing.
+                    if ts > connected {
+                        latencies
+                            .push((received - ts).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                    }
+                }
+            }
+            false
+        })
+        .await?;
+    }
+    println!(
+        "bench sse: {} runs on 2 in-process workers, SQLite, {}",
+        args.runs,
+        machine()
+    );
+    summary("commit → SSE client latency", latencies);
+    server.kill().await
+}

@@ -1,0 +1,144 @@
+//! Configuration: every setting is a flag with an environment variable and a safe default (the README
+//! lists them all). Parsing and checking happen here, once, at start-up.
+
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where data lives and which backend holds it.
+#[derive(Args, Clone, Debug)]
+pub struct StorageArgs {
+    /// Data directory: the SQLite database, blobs and search indexes.
+    #[arg(
+        long,
+        env = "RESEARCHOPS_DATA_DIR",
+        default_value = "./researchops-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL; unset means SQLite in the data directory. `sqlite://PATH` is accepted.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// SQLite durability: `normal` (survives process crashes) or `full` (fsync every commit).
+    #[arg(long, env = "RESEARCHOPS_SQLITE_SYNC", default_value = "normal", value_parser = ["normal", "full"])]
+    pub sqlite_sync: String,
+}
+
+/// The local corpus connector.
+#[derive(Args, Clone, Debug)]
+pub struct CorpusArgs {
+    /// BEIR-style corpus.jsonl or a folder of .md/.txt files; enables the `local` source.
+    #[arg(long = "corpus", env = "RESEARCHOPS_CORPUS")]
+    pub corpus: Option<PathBuf>,
+}
+
+/// Worker tunables.
+#[derive(Args, Clone, Debug)]
+pub struct WorkerArgs {
+    /// Fallback poll interval when no wake-up arrives (seconds).
+    #[arg(long, env = "WORKER_POLL_SECONDS", default_value_t = 1.0)]
+    pub poll_seconds: f64,
+    /// Lease length (seconds); a worker silent this long loses its job to the rescuer.
+    #[arg(long, env = "RESEARCHOPS_LEASE_SECONDS", default_value_t = 30.0)]
+    pub lease_seconds: f64,
+    /// Heartbeat interval (seconds); keep well under the lease.
+    #[arg(long, env = "RESEARCHOPS_HEARTBEAT_SECONDS", default_value_t = 10.0)]
+    pub heartbeat_seconds: f64,
+    /// How often expired leases are rescued (seconds).
+    #[arg(long, env = "RESEARCHOPS_RESCUE_SECONDS", default_value_t = 5.0)]
+    pub rescue_seconds: f64,
+    /// Time limit per stage (seconds).
+    #[arg(
+        long,
+        env = "RESEARCHOPS_STAGE_TIMEOUT_SECONDS",
+        default_value_t = 600.0
+    )]
+    pub stage_timeout_seconds: f64,
+    /// Time limit per run (seconds).
+    #[arg(
+        long,
+        env = "RESEARCHOPS_RUN_TIMEOUT_SECONDS",
+        default_value_t = 3600.0
+    )]
+    pub run_timeout_seconds: f64,
+    /// Attempts per run job before it fails for good (crashes and retryable errors count).
+    #[arg(long, env = "RESEARCHOPS_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: i32,
+    /// First retry delay after a retryable error (seconds); doubles per attempt.
+    #[arg(long, env = "RESEARCHOPS_RETRY_BASE_SECONDS", default_value_t = 2.0)]
+    pub retry_base_seconds: f64,
+    /// How long shutdown waits for running stages (seconds).
+    #[arg(
+        long,
+        env = "RESEARCHOPS_SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 20.0
+    )]
+    pub shutdown_grace_seconds: f64,
+}
+
+impl WorkerArgs {
+    /// Checks ranges; returns the worker configuration for `slots`.
+    pub fn to_config(&self, slots: usize) -> anyhow::Result<researchops_worker::WorkerConfig> {
+        let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0 && v < 1e7,
+                "{name} must be a positive number of seconds (got {v})"
+            );
+            Ok(Duration::from_secs_f64(v))
+        };
+        let lease = secs("RESEARCHOPS_LEASE_SECONDS", self.lease_seconds)?;
+        let heartbeat = secs("RESEARCHOPS_HEARTBEAT_SECONDS", self.heartbeat_seconds)?;
+        anyhow::ensure!(
+            heartbeat < lease,
+            "RESEARCHOPS_HEARTBEAT_SECONDS ({}) must be shorter than RESEARCHOPS_LEASE_SECONDS ({})",
+            self.heartbeat_seconds,
+            self.lease_seconds
+        );
+        anyhow::ensure!(
+            (1..=100).contains(&self.max_attempts),
+            "RESEARCHOPS_MAX_ATTEMPTS must be between 1 and 100"
+        );
+        Ok(researchops_worker::WorkerConfig {
+            slots,
+            lease,
+            heartbeat,
+            poll: secs("WORKER_POLL_SECONDS", self.poll_seconds)?,
+            rescue_interval: secs("RESEARCHOPS_RESCUE_SECONDS", self.rescue_seconds)?,
+            stage_timeout: secs(
+                "RESEARCHOPS_STAGE_TIMEOUT_SECONDS",
+                self.stage_timeout_seconds,
+            )?,
+            run_timeout: secs("RESEARCHOPS_RUN_TIMEOUT_SECONDS", self.run_timeout_seconds)?,
+            retry_base: secs("RESEARCHOPS_RETRY_BASE_SECONDS", self.retry_base_seconds)?,
+            retry_max: Duration::from_secs(300),
+            shutdown_grace: secs(
+                "RESEARCHOPS_SHUTDOWN_GRACE_SECONDS",
+                self.shutdown_grace_seconds,
+            )?,
+            owner: researchops_worker::default_owner(),
+        })
+    }
+}
+
+/// HTTP settings.
+#[derive(Args, Clone, Debug)]
+pub struct HttpArgs {
+    /// Address to bind.
+    #[arg(long, env = "API_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind (0 = any free port).
+    #[arg(long, env = "API_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Development identity from X-Dev-* headers (loopback binds only).
+    #[arg(long, env = "DEV_BYPASS_AUTH", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dev_bypass_auth: bool,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "RESEARCHOPS_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// SSE keep-alive interval (seconds, at most 15).
+    #[arg(
+        long,
+        env = "RESEARCHOPS_SSE_KEEPALIVE_SECONDS",
+        default_value_t = 15.0
+    )]
+    pub sse_keepalive_seconds: f64,
+}
