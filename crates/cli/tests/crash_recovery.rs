@@ -21,16 +21,29 @@ fn env(corpus: &str) -> Vec<(&'static str, String)> {
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Value {
-    client.get(url).header("X-Dev-Roles", "researcher").send().await.unwrap().json().await.unwrap()
+    client
+        .get(url)
+        .header("X-Dev-Roles", "researcher")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
     let exe = Path::new(env!("CARGO_BIN_EXE_researchops"));
-    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/scifact/corpus.jsonl");
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/scifact/corpus.jsonl"
+    );
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let server = ServerProcess::spawn(exe, dir.path(), &env(corpus)).await.unwrap();
+    let server = ServerProcess::spawn(exe, dir.path(), &env(corpus))
+        .await
+        .unwrap();
     let project: Value = client
         .post(format!("{}/projects", server.url))
         .header("X-Dev-Roles", "researcher")
@@ -72,7 +85,10 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
         for run in &runs {
             let events = get(&client, &format!("{}/runs/{run}/events", server.url)).await;
             let events = events.as_array().unwrap();
-            let finished_stages = events.iter().filter(|e| e["event_type"] == "stage_finish").count();
+            let finished_stages = events
+                .iter()
+                .filter(|e| e["event_type"] == "stage_finish")
+                .count();
             if (1..7).contains(&finished_stages) {
                 killed_mid_run = Some((run.clone(), finished_stages));
                 break;
@@ -86,7 +102,9 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
     let (victim, stages_before) = killed_mid_run.expect("caught a run mid-way");
     server.kill().await.unwrap();
 
-    let server = ServerProcess::spawn(exe, dir.path(), &env(corpus)).await.unwrap();
+    let server = ServerProcess::spawn(exe, dir.path(), &env(corpus))
+        .await
+        .unwrap();
     for run in &runs {
         let mut status = Value::Null;
         for _ in 0..600 {
@@ -99,14 +117,26 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
         assert_eq!(status["status"], "succeeded", "run {run}: {status}");
         let events = get(&client, &format!("{}/runs/{run}/events", server.url)).await;
         let mut finishes: HashMap<String, usize> = HashMap::new();
-        for e in events.as_array().unwrap().iter().filter(|e| e["event_type"] == "stage_finish") {
-            *finishes.entry(e["stage"].as_str().unwrap().to_string()).or_default() += 1;
+        for e in events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event_type"] == "stage_finish")
+        {
+            *finishes
+                .entry(e["stage"].as_str().unwrap().to_string())
+                .or_default() += 1;
         }
         assert_eq!(finishes.len(), 7, "run {run}: {finishes:?}");
-        assert!(finishes.values().all(|n| *n == 1), "a committed stage ran again in run {run}: {finishes:?}");
+        assert!(
+            finishes.values().all(|n| *n == 1),
+            "a committed stage ran again in run {run}: {finishes:?}"
+        );
         if *run == victim {
             let events = events.as_array().unwrap();
-            let warned = events.iter().any(|e| e["event_type"] == "log" && e["level"] == "warn");
+            let warned = events
+                .iter()
+                .any(|e| e["event_type"] == "log" && e["level"] == "warn");
             assert!(warned, "the recovered run logs a warn event");
             assert!(status["attempt"].as_i64().unwrap() >= 2);
             assert_eq!(status["retry_count"], 0);

@@ -10,7 +10,11 @@ pub const TENANT_A: &str = "00000000-0000-0000-0000-00000000000a";
 pub const TENANT_B: &str = "00000000-0000-0000-0000-00000000000b";
 
 pub fn sample_corpus() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/scifact/corpus.jsonl").to_string()
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/scifact/corpus.jsonl"
+    )
+    .to_string()
 }
 
 #[derive(Parser)]
@@ -23,7 +27,7 @@ pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
     pub server: Option<Server>,
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 pub struct Options {
@@ -35,7 +39,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { workers: 1, corpus: true, dev_bypass: true, extra: Vec::new() }
+        Self {
+            workers: 1,
+            corpus: true,
+            dev_bypass: true,
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -78,9 +87,16 @@ impl TestApp {
         }
         argv.extend(options.extra);
         let args = Args::try_parse_from(argv).expect("test arguments parse");
-        let server = researchops::serve::start(args.serve).await.expect("server starts");
+        let server = researchops::serve::start(args.serve)
+            .await
+            .expect("server starts");
         let url = format!("http://{}", server.addr);
-        Self { url, client: reqwest::Client::new(), server: Some(server), dir }
+        Self {
+            url,
+            client: reqwest::Client::new(),
+            server: Some(server),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -88,8 +104,17 @@ impl TestApp {
     }
 
     /// A request as `tenant` with `roles`.
-    pub fn as_user(&self, method: reqwest::Method, path: &str, tenant: &str, roles: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path)).header("X-Dev-Tenant-Id", tenant).header("X-Dev-Roles", roles)
+    pub fn as_user(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        tenant: &str,
+        roles: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("X-Dev-Tenant-Id", tenant)
+            .header("X-Dev-Roles", roles)
     }
 
     pub fn researcher(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -97,7 +122,12 @@ impl TestApp {
     }
 
     pub async fn create_project(&self, name: &str) -> String {
-        let response = self.researcher(reqwest::Method::POST, "/projects").json(&json!({ "name": name })).send().await.expect("request");
+        let response = self
+            .researcher(reqwest::Method::POST, "/projects")
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("request");
         assert_eq!(response.status(), 201);
         let body: Value = response.json().await.expect("json");
         body["id"].as_str().expect("id").to_string()
@@ -117,7 +147,11 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self.researcher(reqwest::Method::GET, path).send().await.expect("request");
+        let response = self
+            .researcher(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -127,7 +161,9 @@ impl TestApp {
         for _ in 0..600 {
             let (status, body) = self.get_json(&format!("/runs/{run}")).await;
             assert_eq!(status, 200, "{body}");
-            if ["succeeded", "failed", "canceled", "blocked"].contains(&body["status"].as_str().unwrap_or_default()) {
+            if ["succeeded", "failed", "canceled", "blocked"]
+                .contains(&body["status"].as_str().unwrap_or_default())
+            {
                 return body;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -152,13 +188,29 @@ impl TestApp {
 /// Asserts a problem+json response and returns its body.
 pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    assert!(content_type.starts_with("application/problem+json"), "content type {content_type}");
-    let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}"
+    );
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     assert!(!request_id.is_empty(), "X-Request-ID on every response");
     let body: Value = response.json().await.expect("problem body");
     assert_eq!(body["status"], status);
-    assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(), "{body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
     assert_eq!(body["request_id"], request_id.as_str());
     body
 }
