@@ -9,15 +9,141 @@ use crate::model::{
 use crate::{StageContext, StageError, to_value, usage};
 use researchops_core::{NewEvent, SnippetId, Stage, StageCommit, run_error};
 use researchops_search::similarity::cosine;
-use researchops_search::{SnippetIndex, SparseVec, TfIdf, distinctive_terms, leader_clusters, mmr};
+use researchops_search::{
+    SnippetIndex, SparseVec, TfIdf, content_terms, distinctive_terms, leader_clusters, mmr,
+};
 use std::collections::{HashMap, HashSet};
 
 /// Snippets considered for the outline.
 const POOL: usize = 60;
+/// Enough snippets covering two question terms to drop those covering one.
+const MIN_FOCUSED: usize = 6;
 /// Similarity above which a snippet joins an existing section.
 const CLUSTER_THRESHOLD: f32 = 0.12;
 /// Relevance vs. novelty in MMR.
 const MMR_LAMBDA: f32 = 0.7;
+
+/// Words that say nothing about a section's topic (reporting verbs, connectives, generic nouns).
+const TITLE_FILLER: &[&str] = &[
+    "affect",
+    "affects",
+    "affected",
+    "also",
+    "analysis",
+    "associated",
+    "based",
+    "compared",
+    "data",
+    "demonstrate",
+    "demonstrated",
+    "effect",
+    "effects",
+    "evidence",
+    "examined",
+    "find",
+    "findings",
+    "found",
+    "however",
+    "including",
+    "increased",
+    "decreased",
+    "investigated",
+    "may",
+    "method",
+    "methods",
+    "observed",
+    "overall",
+    "performed",
+    "present",
+    "report",
+    "reported",
+    "almost",
+    "account",
+    "analyzed",
+    "analysed",
+    "moreover",
+    "furthermore",
+    "play",
+    "plays",
+    "date",
+    "type",
+    "types",
+    "level",
+    "levels",
+    "functional",
+    "important",
+    "respectively",
+    "previously",
+    "recently",
+    "currently",
+    "significantly",
+    "significant",
+    "although",
+    "addition",
+    "result",
+    "results",
+    "role",
+    "show",
+    "showed",
+    "shown",
+    "studies",
+    "study",
+    "suggest",
+    "suggests",
+    "therefore",
+    "thus",
+    "use",
+    "used",
+    "using",
+    "well",
+    "whether",
+    "within",
+];
+
+/// A good title word: not filler, no digits, at least 3 letters, and recurring in the evidence (a word
+/// seen once says more about one sentence than about a topic).
+fn is_title_word(term: &str, texts: &[&str]) -> bool {
+    if TITLE_FILLER.contains(&term)
+        || term.chars().count() < 3
+        || term.chars().any(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    texts
+        .iter()
+        .filter(|t| t.to_lowercase().contains(term))
+        .take(2)
+        .count()
+        >= 2
+}
+
+/// Folds one-snippet sections into the section whose leader is most similar, as long as at least two
+/// sections of two or more remain — a section of one sentence is a footnote, not a topic.
+fn merge_singletons(clusters: Vec<Vec<usize>>, vectors: &[SparseVec]) -> Vec<Vec<usize>> {
+    let (mut kept, singles): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+        clusters.into_iter().partition(|c| c.len() >= 2);
+    if kept.len() < 2 {
+        kept.extend(singles);
+        kept.sort_by_key(|c| c.iter().min().copied());
+        return kept;
+    }
+    for single in singles {
+        let item = single[0];
+        let best = (0..kept.len())
+            .max_by(|&a, &b| {
+                let sa = cosine(&vectors[item], &vectors[kept[a][0]]);
+                let sb = cosine(&vectors[item], &vectors[kept[b][0]]);
+                sa.total_cmp(&sb).then(b.cmp(&a))
+            })
+            .unwrap_or(0);
+        kept[best].push(item);
+    }
+    for cluster in &mut kept {
+        cluster.sort_unstable();
+    }
+    kept.sort_by_key(|c| c.first().copied());
+    kept
+}
 
 /// Whether a sentence can stand alone as a claim.
 fn citeable(text: &str) -> bool {
@@ -59,27 +185,17 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
             reason: "the retrieved documents contain no citeable sentences".into(),
         });
     }
-    let index = SnippetIndex::build(pool.iter().map(|s| s.text.as_str())).map_err(search_err)?;
-    let mut ranked = index.search(&cx.run.question, POOL).map_err(search_err)?;
-    if ranked.is_empty() {
-        // Documents matched on their titles only: fall back to each source's lead sentences.
-        ranked = pool
-            .iter()
-            .enumerate()
-            .take(POOL)
-            .map(|(i, _)| (i, 1.0 / (i as f32 + 1.0)))
-            .collect();
-    }
+    let ranked = rank_snippets(&cx.run.question, &ingest, &pool)?;
     let all_texts: Vec<&str> = pool.iter().map(|s| s.text.as_str()).collect();
     let tfidf = TfIdf::fit(all_texts.iter().copied());
     let vectors: Vec<SparseVec> = ranked
         .iter()
         .map(|(i, _)| tfidf.vector(&pool[*i].text))
         .collect();
-    let clusters = leader_clusters(
+    let max_sections = cx.run.options.max_sections as usize;
+    let clusters = merge_singletons(
+        leader_clusters(&vectors, CLUSTER_THRESHOLD, max_sections),
         &vectors,
-        CLUSTER_THRESHOLD,
-        cx.run.options.max_sections as usize,
     );
     let mut titles = HashSet::new();
     let mut sections = Vec::with_capacity(clusters.len());
@@ -88,7 +204,11 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
             .iter()
             .map(|&m| pool[ranked[m].0].text.as_str())
             .collect();
-        let terms = distinctive_terms(&tfidf, &texts, &all_texts, 3);
+        let terms: Vec<String> = distinctive_terms(&tfidf, &texts, &all_texts, 12)
+            .into_iter()
+            .filter(|t| is_title_word(t, &all_texts))
+            .take(3)
+            .collect();
         let mut title = title_from_terms(&terms);
         let mut n = 2;
         while !titles.insert(title.clone()) {
@@ -112,6 +232,54 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
         message: format!("planned {count} sections"),
         ..StageCommit::default()
     })
+}
+
+/// The pool's snippets most relevant to the question, best first, as `(pool index, relevance)`.
+///
+/// Relevance blends the snippet's own BM25 score (normalised), how many distinct question terms it
+/// covers, and its document's retrieval rank; snippets matching a single question term are dropped
+/// when enough snippets match two or more (one rare shared word is how off-topic sections arise).
+fn rank_snippets(
+    question: &str,
+    ingest: &IngestOutput,
+    pool: &[&EvidenceSnippet],
+) -> Result<Vec<(usize, f32)>, StageError> {
+    let index = SnippetIndex::build(pool.iter().map(|s| s.text.as_str())).map_err(search_err)?;
+    let hits = index.search(question, pool.len()).map_err(search_err)?;
+    let terms: HashSet<String> = content_terms(question).into_iter().collect();
+    let ranks: HashMap<_, i32> = ingest.sources.iter().map(|s| (s.id, s.rank)).collect();
+    let sources = ingest.sources.len().max(1) as f32;
+    let top = hits.first().map_or(1.0, |h| h.1).max(f32::EPSILON);
+    let mut scored: Vec<(usize, f32, usize)> = hits
+        .iter()
+        .map(|&(i, bm25)| {
+            let covered = content_terms(&pool[i].text)
+                .into_iter()
+                .filter(|t| terms.contains(t))
+                .collect::<HashSet<_>>()
+                .len();
+            let coverage = covered as f32 / terms.len().max(1) as f32;
+            let rank = ranks.get(&pool[i].source_id).copied().unwrap_or(1) as f32;
+            let prior = (sources - rank + 1.0) / sources;
+            (i, 0.5 * bm25 / top + 0.3 * coverage + 0.2 * prior, covered)
+        })
+        .collect();
+    let min_terms = if terms.len() >= 2 { 2 } else { 1 };
+    if scored.iter().filter(|s| s.2 >= min_terms).count() >= MIN_FOCUSED {
+        scored.retain(|s| s.2 >= min_terms);
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(POOL);
+    if scored.is_empty() {
+        // Documents matched on their titles only: fall back to each source's lead sentences.
+        return Ok(pool
+            .iter()
+            .enumerate()
+            .take(POOL)
+            .map(|(i, _)| (i, 1.0 / (i as f32 + 1.0)))
+            .collect());
+    }
+    Ok(scored.into_iter().map(|(i, r, _)| (i, r)).collect())
 }
 
 pub(crate) fn draft(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
@@ -206,6 +374,42 @@ mod tests {
         );
         assert_eq!(title_from_terms(&terms(&["insulin"])), "Insulin");
         assert_eq!(title_from_terms(&[]), "Findings");
+    }
+
+    #[test]
+    fn single_sentence_sections_join_their_nearest_section() {
+        let tfidf = TfIdf::fit([
+            "bone density calcium",
+            "bone mineral calcium",
+            "tumour macrophage growth",
+            "macrophage tumour",
+            "bone calcium intake",
+        ]);
+        let texts = [
+            "bone density calcium",
+            "bone mineral calcium",
+            "tumour macrophage growth",
+            "macrophage tumour",
+            "bone calcium intake",
+        ];
+        let vectors: Vec<SparseVec> = texts.iter().map(|t| tfidf.vector(t)).collect();
+        let merged = merge_singletons(vec![vec![0, 1], vec![2, 3], vec![4]], &vectors);
+        assert_eq!(merged, vec![vec![0, 1, 4], vec![2, 3]]);
+        // With fewer than two real sections, nothing is merged.
+        assert_eq!(merge_singletons(vec![vec![0], vec![2]], &vectors).len(), 2);
+    }
+
+    #[test]
+    fn title_words_recur_and_carry_meaning() {
+        let texts = [
+            "Bone density fell.",
+            "Bone loss in 2years.",
+            "Therefore bone.",
+        ];
+        assert!(is_title_word("bone", &texts));
+        assert!(!is_title_word("density", &texts), "seen once");
+        assert!(!is_title_word("2years", &texts));
+        assert!(!is_title_word("therefore", &texts));
     }
 
     #[test]
