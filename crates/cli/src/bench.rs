@@ -26,6 +26,9 @@ pub enum BenchCommand {
 /// `bench create`.
 #[derive(Args, Clone, Debug)]
 pub struct CreateArgs {
+    /// Corpus enabling the `local` source (runs are only created, never executed).
+    #[arg(long, env = "RESEARCHOPS_CORPUS")]
+    pub corpus: PathBuf,
     /// Concurrent clients.
     #[arg(long, default_value_t = 32)]
     pub clients: usize,
@@ -105,8 +108,11 @@ fn machine() -> String {
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
-    let server =
-        ServerProcess::spawn(&exe, dir.path(), &[("RESEARCHOPS_WORKERS", "0".into())]).await?;
+    let env = [
+        ("RESEARCHOPS_WORKERS", "0".to_string()),
+        ("RESEARCHOPS_CORPUS", args.corpus.display().to_string()),
+    ];
+    let server = ServerProcess::spawn(&exe, dir.path(), &env).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -138,14 +144,17 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
                 }
                 i += 1;
                 let body = serde_json::json!({ "question": format!("bench question {c} {i} on vitamin D"), "client_request_id": format!("bench-{c}-{i}") });
-                let ok = client
-                    .post(&url)
-                    .header("X-Dev-Roles", "researcher")
-                    .json(&body)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16() == 202)
-                    .unwrap_or(false);
+                let outcome = match client.post(&url).header("X-Dev-Roles", "researcher").json(&body).send().await {
+                    Ok(r) if r.status().as_u16() == 202 => Ok(()),
+                    Ok(r) => Err(format!("status {}: {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => Err(e.to_string()),
+                };
+                let ok = outcome.is_ok();
+                if let Err(e) = outcome {
+                    if errors == 0 {
+                        eprintln!("first error of client {c}: {e}");
+                    }
+                }
                 if started >= warmup {
                     if ok {
                         latencies.push(started.elapsed().as_secs_f64() * 1000.0);

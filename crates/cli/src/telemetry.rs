@@ -14,7 +14,11 @@ pub fn init(json: bool, default_level: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let result = if json {
-        builder.json().flatten_event(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .try_init()
     } else {
         builder.compact().try_init()
     };

@@ -5,6 +5,7 @@
 //! writer. Commit order is therefore id order for run events. This crate holds SQL and nothing else:
 //! business rules (the state machine, validation) come from `researchops-core`.
 
+mod batch;
 mod execution;
 mod projects;
 mod queue;
@@ -42,6 +43,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     hub: EventHub,
     wakeup: JobWakeup,
+    creates: batch::CreateBatcher,
 }
 
 impl SqliteStore {
@@ -86,11 +88,15 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(rows::db_err)?;
+        let hub = EventHub::default();
+        let wakeup = JobWakeup::default();
+        let creates = batch::CreateBatcher::start(writer.clone(), hub.clone(), wakeup.clone());
         Ok(Self {
             writer,
             reader,
-            hub: EventHub::default(),
-            wakeup: JobWakeup::default(),
+            hub,
+            wakeup,
+            creates,
         })
     }
 
@@ -218,7 +224,9 @@ impl researchops_core::Store for SqliteStore {
         run: researchops_core::NewRun,
         max_attempts: i32,
     ) -> Result<researchops_core::CreateRunOutcome, StoreError> {
-        runs::create(self, tenant, run, max_attempts).await
+        self.creates
+            .create(runs::CreateRequest::new(tenant, run, max_attempts)?)
+            .await
     }
 
     async fn get_run(

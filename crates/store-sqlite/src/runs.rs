@@ -6,7 +6,7 @@ use crate::queue::insert_job;
 use crate::rows::{self, RUN_COLUMNS, db_err, insert_event, now_ms, parse, state_event, to_json};
 use researchops_core::{
     Artifact, ArtifactId, Claim, CreateRunOutcome, EventId, EventNotice, EventType, EvidenceRecord,
-    JobKind, NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId,
+    JobId, JobKind, NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId,
     RunStatus, Snapshot, Snippet, Source, StoreError, TenantId, Verdict,
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -20,86 +20,117 @@ fn fingerprint(run: &NewRun) -> Result<String, StoreError> {
     ]))
 }
 
-pub(crate) async fn create(
-    store: &SqliteStore,
+/// All of run creation in one call to the database (each call is a hand-off to SQLite's thread, and
+/// this is the hot path). The run is inserted only if the project exists in the tenant and the
+/// idempotency key is free; its events, its job and the project's activity follow only if it was.
+/// The last statement reports what happened: the new run, the run holding the key, or nothing.
+/// Every statement binds all parameters through the same `p` row (sqlx needs them dense).
+static CREATE_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let p = "WITH p AS (SELECT ?1 AS run, ?2 AS tenant, ?3 AS project, ?4 AS question, ?5 AS sources, \
+             ?6 AS options, ?7 AS now, ?8 AS request, ?9 AS fingerprint, ?10 AS created, ?11 AS job, \
+             ?12 AS attempts) ";
+    let new_run = "EXISTS (SELECT 1 FROM runs WHERE id = p.run)";
+    [
+        format!("{p}INSERT INTO runs (id, tenant_id, project_id, question, sources, options, status, created_at, \
+            queued_at, usage, client_request_id, request_fingerprint) \
+            SELECT run, tenant, project, question, sources, options, 'queued', now, now, '{{}}', request, fingerprint \
+            FROM p WHERE EXISTS (SELECT 1 FROM projects WHERE id = p.project AND tenant_id = p.tenant) \
+            ON CONFLICT DO NOTHING"),
+        format!("{p}INSERT INTO run_events (tenant_id, run_id, ts, level, stage, event_type, message, payload) \
+            SELECT tenant, run, now, 'info', NULL, 'run.created', 'run created', created FROM p WHERE {new_run}"),
+        format!("{p}INSERT INTO run_events (tenant_id, run_id, ts, level, stage, event_type, message, payload) \
+            SELECT tenant, run, now, 'info', NULL, 'run.queued', 'run queued', '{{}}' FROM p WHERE {new_run}"),
+        format!("{p}INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, \
+            created_at, updated_at) SELECT job, tenant, 'run', run, '{{}}', 'queued', 0, attempts, now, now, now \
+            FROM p WHERE {new_run}"),
+        format!("{p}UPDATE projects SET last_activity_at = (SELECT now FROM p) \
+            WHERE id = (SELECT project FROM p) AND tenant_id = (SELECT tenant FROM p) \
+            AND EXISTS (SELECT 1 FROM runs, p WHERE runs.id = p.run)"),
+        format!("{p}SELECT r.id, r.status, r.request_fingerprint, \
+            (SELECT MAX(e.id) FROM run_events e WHERE e.run_id = p.run) AS last_event \
+            FROM runs r, p WHERE r.id = p.run OR (r.tenant_id = p.tenant AND r.client_request_id = p.request) \
+            ORDER BY r.id = p.run DESC LIMIT 1"),
+    ]
+    .join("; ")
+});
+
+/// A validated run creation, ready to bind.
+pub(crate) struct CreateRequest {
     tenant: TenantId,
-    new: NewRun,
+    run: NewRun,
+    fingerprint: String,
+    created_payload: String,
     max_attempts: i32,
-) -> Result<CreateRunOutcome, StoreError> {
-    let fp = fingerprint(&new)?;
-    let mut tx = store.write().await?;
-    if let Some(key) = &new.client_request_id {
-        let existing = sqlx::query("SELECT id, status, request_fingerprint FROM runs WHERE tenant_id = ? AND client_request_id = ?")
-            .bind(tenant.to_string())
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if let Some(row) = existing {
-            let stored: Option<String> = row.try_get("request_fingerprint").map_err(db_err)?;
-            if stored.as_deref() != Some(fp.as_str()) {
-                return Err(StoreError::Conflict(
-                    "client_request_id was already used for a different request".into(),
-                ));
-            }
-            let id: String = row.try_get("id").map_err(db_err)?;
-            let status: String = row.try_get("status").map_err(db_err)?;
-            return Ok(CreateRunOutcome::Existing(
-                parse(&id, "run id")?,
-                parse(&status, "run status")?,
+}
+
+impl CreateRequest {
+    pub(crate) fn new(
+        tenant: TenantId,
+        run: NewRun,
+        max_attempts: i32,
+    ) -> Result<Self, StoreError> {
+        let fingerprint = fingerprint(&run)?;
+        let created_payload =
+            to_json(&serde_json::json!({ "question": run.question, "sources": run.sources }))?;
+        Ok(Self {
+            tenant,
+            run,
+            fingerprint,
+            created_payload,
+            max_attempts,
+        })
+    }
+}
+
+/// Executes one creation inside the caller's write transaction. `Ok((outcome, Some(notice)))` for a
+/// new run (publish the notice after commit).
+pub(crate) async fn create_in(
+    conn: &mut SqliteConnection,
+    request: &CreateRequest,
+) -> Result<(CreateRunOutcome, Option<EventNotice>), StoreError> {
+    let id = RunId::new();
+    let new = &request.run;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(CREATE_RUN.as_str()))
+        .bind(id.to_string())
+        .bind(request.tenant.to_string())
+        .bind(new.project_id.to_string())
+        .bind(&new.question)
+        .bind(to_json(&new.sources)?)
+        .bind(to_json(&new.options)?)
+        .bind(now_ms())
+        .bind(&new.client_request_id)
+        .bind(&request.fingerprint)
+        .bind(&request.created_payload)
+        .bind(JobId::new().to_string())
+        .bind(request.max_attempts.max(1))
+        .fetch_all(conn)
+        .await
+        .map_err(db_err)?;
+    let Some(row) = rows.last() else {
+        return Err(StoreError::NotFound);
+    };
+    let found: RunId = parse(&row.try_get::<String, _>("id").map_err(db_err)?, "run id")?;
+    if found != id {
+        let stored: Option<String> = row.try_get("request_fingerprint").map_err(db_err)?;
+        if stored.as_deref() != Some(request.fingerprint.as_str()) {
+            return Err(StoreError::Conflict(
+                "client_request_id was already used for a different request".into(),
             ));
         }
+        let status: String = row.try_get("status").map_err(db_err)?;
+        return Ok((
+            CreateRunOutcome::Existing(found, parse(&status, "run status")?),
+            None,
+        ));
     }
-    let now = now_ms();
-    let touched =
-        sqlx::query("UPDATE projects SET last_activity_at = ? WHERE id = ? AND tenant_id = ?")
-            .bind(now)
-            .bind(new.project_id.to_string())
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    if touched.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    let id = RunId::new();
-    sqlx::query(
-        "INSERT INTO runs (id, tenant_id, project_id, question, sources, options, status, created_at, queued_at, \
-         usage, client_request_id, request_fingerprint) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, '{}', ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(tenant.to_string())
-    .bind(new.project_id.to_string())
-    .bind(&new.question)
-    .bind(to_json(&new.sources)?)
-    .bind(to_json(&new.options)?)
-    .bind(now)
-    .bind(now)
-    .bind(&new.client_request_id)
-    .bind(&fp)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    insert_event(
-        &mut tx,
-        tenant,
-        id,
-        &NewEvent::info(EventType::RunCreated, None, "run created")
-            .with_payload(serde_json::json!({ "question": new.question, "sources": new.sources })),
-    )
-    .await?;
-    let notice = insert_event(
-        &mut tx,
-        tenant,
-        id,
-        &NewEvent::info(EventType::RunQueued, None, "run queued"),
-    )
-    .await?;
-    insert_job(&mut tx, &run_job(tenant, id, max_attempts), now).await?;
-    tx.commit().await.map_err(db_err)?;
-    store.hub.publish(notice);
-    store.wakeup.notify();
-    Ok(CreateRunOutcome::Created(id))
+    let last_event: EventId = row.try_get("last_event").map_err(db_err)?;
+    Ok((
+        CreateRunOutcome::Created(id),
+        Some(EventNotice {
+            run_id: id,
+            last_event_id: last_event,
+        }),
+    ))
 }
 
 fn run_job(tenant: TenantId, run: RunId, max_attempts: i32) -> NewJob {
