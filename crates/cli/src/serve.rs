@@ -5,6 +5,7 @@
 use crate::app::{open_connectors, open_storage};
 use crate::config::{CorpusArgs, HttpArgs, StorageArgs, WorkerArgs};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::Args;
 use researchops_http::{App, AppState, HttpConfig};
 use researchops_worker::Worker;
@@ -108,6 +109,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
     });
     tracing::info!(%addr, storage = %storage.description, workers = slots, sources = ?connectors.enabled(), "researchops listening");
     let http_shutdown = shutdown.clone();
+    // Small writes (SSE events) must leave at once instead of waiting for the peer's delayed ACK
+    // (Nagle): on a reused keep-alive connection that wait costs 25–40 ms per event.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let handle = tokio::spawn(async move {
         let served = axum::serve(
             listener,

@@ -131,11 +131,22 @@ pub async fn run_stage(stage: Stage, cx: &StageContext<'_>) -> Result<StageCommi
     match stage {
         Stage::Retrieve => retrieve::retrieve(cx).await,
         Stage::Ingest => ingest::ingest(cx).await,
-        Stage::Outline => compose::outline(cx),
-        Stage::Draft => compose::draft(cx),
-        Stage::Validate => check::validate(cx),
-        Stage::Factcheck => check::factcheck(cx),
+        Stage::Outline => cpu_bound(|| compose::outline(cx)),
+        Stage::Draft => cpu_bound(|| compose::draft(cx)),
+        Stage::Validate => cpu_bound(|| check::validate(cx)),
+        Stage::Factcheck => cpu_bound(|| check::factcheck(cx)),
         Stage::Export => export::export(cx).await,
+    }
+}
+
+/// Runs CPU-bound work so it does not stall the async runtime's workers (which serve HTTP and SSE):
+/// on a multi-threaded runtime the current worker hands its other tasks over while `work` runs.
+pub(crate) fn cpu_bound<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
