@@ -161,3 +161,22 @@ pub(crate) fn usage(pairs: &[(&str, usize)]) -> serde_json::Map<String, serde_js
         .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
         .collect()
 }
+
+/// How a worker executes stages: the research pipeline in production; tests substitute scripted
+/// stages to exercise failures (panics, time-outs, retryable errors) the real stages never produce.
+#[async_trait::async_trait]
+pub trait Stages: Send + Sync + 'static {
+    /// Runs one stage.
+    async fn run(&self, stage: Stage, cx: &StageContext<'_>) -> Result<StageCommit, StageError>;
+}
+
+/// The seven research stages of this crate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResearchPipeline;
+
+#[async_trait::async_trait]
+impl Stages for ResearchPipeline {
+    async fn run(&self, stage: Stage, cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
+        run_stage(stage, cx).await
+    }
+}

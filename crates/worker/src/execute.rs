@@ -7,7 +7,7 @@ use futures::FutureExt;
 use researchops_core::{
     ClaimedJob, JobOutcome, Lease, NewEvent, RunEnd, RunId, Stage, StageGate, StoreError, run_error,
 };
-use researchops_pipeline::{Progress, StageContext, StageError, run_stage};
+use researchops_pipeline::{Progress, StageContext, StageError};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -156,14 +156,16 @@ impl Worker {
                     progress: &events,
                     cancel: &signals.stop,
                 };
-                let work = AssertUnwindSafe(run_stage(stage, &cx)).catch_unwind();
+                let work = AssertUnwindSafe(self.stages.run(stage, &cx)).catch_unwind();
                 tokio::pin!(work);
                 let mut flush = tokio::time::interval(Duration::from_millis(250));
+                let time_limit = tokio::time::sleep(limit);
+                tokio::pin!(time_limit);
                 flush.tick().await;
                 let outcome = loop {
                     tokio::select! {
                         result = &mut work => break Some(result),
-                        () = tokio::time::sleep(limit) => break None,
+                        () = &mut time_limit => break None,
                         _ = flush.tick() => {
                             let pending = events.take();
                             if let Err(StoreError::LeaseLost) = self.store.append_events(lease, run_id, &pending).await {

@@ -9,7 +9,7 @@ mod backoff;
 mod execute;
 
 use researchops_core::{BlobStore, JobKind, JobOutcome, Lease, Store, StoreError};
-use researchops_pipeline::Connectors;
+use researchops_pipeline::{Connectors, ResearchPipeline, Stages};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
@@ -79,6 +79,7 @@ pub struct Worker {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) connectors: Connectors,
+    pub(crate) stages: Arc<dyn Stages>,
     pub(crate) config: WorkerConfig,
 }
 
@@ -94,6 +95,23 @@ impl Worker {
             store,
             blobs,
             connectors,
+            stages: Arc::new(ResearchPipeline),
+            config,
+        })
+    }
+
+    /// A worker that executes `stages` instead of the research pipeline (tests of failure handling).
+    pub fn with_stages(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        stages: Arc<dyn Stages>,
+        config: WorkerConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            blobs,
+            connectors: Connectors::default(),
+            stages,
             config,
         })
     }
