@@ -105,6 +105,20 @@ fn machine() -> String {
     )
 }
 
+/// Creates the project the benchmark's runs go into.
+async fn create_project(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let project: serde_json::Value = client
+        .post(format!("{url}/projects"))
+        .header("X-Dev-Roles", "researcher")
+        .json(&serde_json::json!({ "name": "bench" }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(project["id"].as_str().context("project id")?.to_string())
+}
+
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
@@ -116,16 +130,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
-    let project: serde_json::Value = client
-        .post(format!("{}/projects", server.url))
-        .header("X-Dev-Roles", "researcher")
-        .json(&serde_json::json!({ "name": "bench" }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let project = project["id"].as_str().context("project id")?.to_string();
+    let project = create_project(&client, &server.url).await?;
     let url = format!("{}/projects/{project}/runs", server.url);
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + Duration::from_secs_f64(args.seconds);
@@ -150,10 +155,10 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
                     Err(e) => Err(e.to_string()),
                 };
                 let ok = outcome.is_ok();
-                if let Err(e) = outcome {
-                    if errors == 0 {
-                        eprintln!("first error of client {c}: {e}");
-                    }
+                if let Err(e) = outcome
+                    && errors == 0
+                {
+                    eprintln!("first error of client {c}: {e}");
                 }
                 if started >= warmup {
                     if ok {
@@ -262,16 +267,7 @@ async fn sse(args: SseArgs) -> anyhow::Result<()> {
     ];
     let server = ServerProcess::spawn(&exe, dir.path(), &env).await?;
     let client = reqwest::Client::new();
-    let project: serde_json::Value = client
-        .post(format!("{}/projects", server.url))
-        .header("X-Dev-Roles", "researcher")
-        .json(&serde_json::json!({ "name": "bench" }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let project = project["id"].as_str().context("project id")?.to_string();
+    let project = create_project(&client, &server.url).await?;
     let questions = [
         "vitamin D and bone density",
         "insulin resistance in obesity",
@@ -303,18 +299,15 @@ async fn sse(args: SseArgs) -> anyhow::Result<()> {
                 return true;
             }
             let received = chrono::Utc::now();
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&event.data) {
-                if let Some(ts) = value["ts"]
-                    .as_str()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                {
-                    let ts = ts.with_timezone(&chrono::Utc);
-                    // Only events committed after we connected: replayed ones measure nothing.
-                    if ts > connected {
-                        latencies
-                            .push((received - ts).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                    }
-                }
+            let value = serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default();
+            let ts = value["ts"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            // Only events committed after we connected: replayed ones measure nothing.
+            if let Some(ts) = ts.map(|t| t.with_timezone(&chrono::Utc))
+                && ts > connected
+            {
+                latencies.push((received - ts).num_microseconds().unwrap_or(0) as f64 / 1000.0);
             }
             false
         })

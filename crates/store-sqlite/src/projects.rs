@@ -68,10 +68,7 @@ pub(crate) async fn list(
     tenant: TenantId,
     page: &PageRequest,
 ) -> Result<Page<Project>, StoreError> {
-    let (after_ms, after_id) = match &page.cursor {
-        Some(c) => rows::decode_cursor(c)?,
-        None => (i64::MAX, String::new()),
-    };
+    let (after_ms, after_id) = rows::keyset_start(page)?;
     let sql = format!(
         "SELECT {PROJECT_COLUMNS} FROM projects WHERE tenant_id = ? \
          AND (last_activity_at < ? OR (last_activity_at = ? AND (? = '' OR id < ?))) \
@@ -87,19 +84,13 @@ pub(crate) async fn list(
         .fetch_all(&store.reader)
         .await
         .map_err(db_err)?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(rows::project)
         .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > page.limit as usize {
-        items.truncate(page.limit as usize);
-        items
-            .last()
-            .map(|p| rows::encode_cursor(p.last_activity_at.timestamp_millis(), &p.id.to_string()))
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(rows::keyset_page(items, page, |p| {
+        (p.last_activity_at.timestamp_millis(), p.id.to_string())
+    }))
 }
 
 pub(crate) async fn get(

@@ -171,12 +171,42 @@ pub(crate) fn state_event(
         .with_payload(serde_json::json!({ "from": from, "to": to }))
 }
 
+/// Keyset pagination on (time DESC, id DESC): `(ms, id)` to continue after (`id` empty: from the top).
+/// Queries fetch `limit + 1` rows so [`keyset_page`] knows whether another page exists.
+pub(crate) fn keyset_start(
+    page: &researchops_core::PageRequest,
+) -> Result<(i64, String), StoreError> {
+    match &page.cursor {
+        Some(cursor) => decode_cursor(cursor),
+        None => Ok((i64::MAX, String::new())),
+    }
+}
+
+/// Cuts the extra row off and makes the next cursor from the last item's `(ms, id)`.
+pub(crate) fn keyset_page<T>(
+    mut items: Vec<T>,
+    page: &researchops_core::PageRequest,
+    key: impl Fn(&T) -> (i64, String),
+) -> researchops_core::Page<T> {
+    let limit = page.limit as usize;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|item| {
+            let (ms, id) = key(item);
+            encode_cursor(ms, &id)
+        })
+    } else {
+        None
+    };
+    researchops_core::Page { items, next_cursor }
+}
+
 /// Cursor `"<ms>_<uuid>"` for keyset pagination on (time DESC, id DESC).
-pub(crate) fn encode_cursor(ms: i64, id: &str) -> String {
+fn encode_cursor(ms: i64, id: &str) -> String {
     format!("{ms}_{id}")
 }
 
-pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+fn decode_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
     let (ms, id) = cursor.split_once('_').ok_or(StoreError::BadCursor)?;
     let ms: i64 = ms.parse().map_err(|_| StoreError::BadCursor)?;
     uuid::Uuid::parse_str(id).map_err(|_| StoreError::BadCursor)?;

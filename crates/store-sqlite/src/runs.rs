@@ -178,10 +178,7 @@ pub(crate) async fn list(
     page: &PageRequest,
 ) -> Result<Page<Run>, StoreError> {
     crate::projects::get(&store.reader, tenant, project).await?;
-    let (after_ms, after_id) = match &page.cursor {
-        Some(c) => rows::decode_cursor(c)?,
-        None => (i64::MAX, String::new()),
-    };
+    let (after_ms, after_id) = rows::keyset_start(page)?;
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ? AND project_id = ? \
          AND (created_at < ? OR (created_at = ? AND (? = '' OR id < ?))) \
@@ -198,16 +195,10 @@ pub(crate) async fn list(
         .fetch_all(&store.reader)
         .await
         .map_err(db_err)?;
-    let mut items = rows.iter().map(rows::run).collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > page.limit as usize {
-        items.truncate(page.limit as usize);
-        items
-            .last()
-            .map(|r| rows::encode_cursor(r.created_at.timestamp_millis(), &r.id.to_string()))
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    let items = rows.iter().map(rows::run).collect::<Result<Vec<_>, _>>()?;
+    Ok(rows::keyset_page(items, page, |r| {
+        (r.created_at.timestamp_millis(), r.id.to_string())
+    }))
 }
 
 /// Moves a run to a terminal `to` state with its event; the caller commits.
