@@ -125,6 +125,14 @@ fn default_out_dir(question: &str) -> PathBuf {
 
 /// Runs the command.
 pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
+    // From here on Ctrl-C never kills the process half-way: it cancels the run cleanly.
+    let interrupted = CancellationToken::new();
+    let on_interrupt = interrupted.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
     let question = args.question.trim().to_string();
     if question.is_empty() {
         return Err(ResearchError::Usage("the question is empty".into()));
@@ -158,6 +166,11 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
         .await
         .map_err(anyhow::Error::from)?;
     let project = cli_project(store.as_ref(), tenant).await?;
+    if interrupted.is_cancelled() {
+        return Err(ResearchError::RunFailed(
+            "interrupted before the run started".into(),
+        ));
+    }
     let run = NewRun {
         project_id: project,
         question: question.clone(),
@@ -180,7 +193,7 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
         worker_config,
     );
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
-    let status = follow(store.as_ref(), tenant, run_id).await;
+    let status = follow(store.as_ref(), tenant, run_id, &interrupted).await;
     shutdown.cancel();
     let _ = worker_task.await;
     let run = store
@@ -275,13 +288,12 @@ async fn follow(
     store: &dyn Store,
     tenant: TenantId,
     run: RunId,
+    interrupted: &CancellationToken,
 ) -> Result<RunStatus, ResearchError> {
     let mut view = ProgressView::new(std::io::stderr().is_terminal());
     let mut hints = store.events().subscribe();
     let mut after = None;
     let mut cancel_sent = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         let events = store
             .list_events(tenant, run, after, 1000)
@@ -310,7 +322,7 @@ async fn follow(
             tokio::select! {
                 _ = hints.recv() => {}
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = &mut ctrl_c, if !cancel_sent => {
+                () = interrupted.cancelled(), if !cancel_sent => {
                     cancel_sent = true;
                     view.note("canceling the run (Ctrl-C)…");
                     store.cancel_run(tenant, run).await.map_err(anyhow::Error::from)?;

@@ -219,3 +219,35 @@ async fn bad_bodies_get_clear_problems_not_crashes() {
     assert_eq!(clamped.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn dev_bypass_is_refused_on_a_non_loopback_address() {
+    #[derive(clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        serve: researchops::serve::ServeArgs,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    for host in ["0.0.0.0", "::"] {
+        let argv = [
+            "test",
+            "--data-dir",
+            &data,
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--dev-bypass-auth",
+            "true",
+            "--workers",
+            "0",
+        ];
+        let args = <Args as clap::Parser>::try_parse_from(argv).unwrap();
+        let refused = researchops::serve::start(args.serve)
+            .await
+            .err()
+            .expect("refused to start");
+        assert!(refused.to_string().contains("loopback"), "{refused}");
+    }
+}
