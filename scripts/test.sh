@@ -31,6 +31,12 @@ if ! (command -v pg_isready >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -p 5432 -
     echo "warning: PostgreSQL is not reachable on 127.0.0.1:5432; its tests will be skipped" >&2
 fi
 
+# moto: a local S3 API for the S3 blob-storage tests.
+if ! command -v moto_server >/dev/null 2>&1; then
+    echo "installing moto (local S3 emulator)" >&2
+    python3 -m pip install -q 'moto[server]' || { [ "${CI:-}" = "true" ] && exit 1; }
+fi
+
 cargo fmt --all -- --check
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --no-fail-fast --locked

@@ -2,10 +2,10 @@
 
 use crate::config::{CorpusArgs, StorageArgs};
 use anyhow::Context;
-use researchops_blobs::LocalBlobStore;
 use researchops_core::{BlobStore, Store};
 use researchops_pipeline::Connectors;
 use researchops_sources::LocalSearch;
+use researchops_store_postgres::{PgOptions, PgStore};
 use researchops_store_sqlite::{Durability, SqliteStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +26,8 @@ pub struct Storage {
 pub enum Backend {
     /// SQLite at this path.
     Sqlite(PathBuf),
+    /// PostgreSQL at this URL.
+    Postgres(String),
 }
 
 /// Resolves `DATABASE_URL` (unset: SQLite in the data directory).
@@ -48,9 +50,7 @@ pub fn backend(args: &StorageArgs) -> anyhow::Result<Backend> {
             Ok(Backend::Sqlite(PathBuf::from(path)))
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            anyhow::bail!(
-                "PostgreSQL is not available in this build yet; unset DATABASE_URL to use the embedded SQLite store"
-            )
+            Ok(Backend::Postgres(url.to_string()))
         }
         Some(url) => {
             let scheme = url.split(':').next().unwrap_or_default();
@@ -69,7 +69,8 @@ pub async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
             args.data_dir.display()
         )
     })?;
-    let blobs = LocalBlobStore::open(&args.data_dir.join("blobs"))?;
+    let blob_location = researchops_blobs::location(args.blob_url.as_deref(), &args.data_dir)?;
+    let blobs = researchops_blobs::open(&blob_location)?;
     let durability = if args.sqlite_sync == "full" {
         Durability::Full
     } else {
@@ -82,11 +83,41 @@ pub async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             Ok(Storage {
                 store: Arc::new(store),
-                blobs: Arc::new(blobs),
+                blobs,
                 description: format!("sqlite {}", path.display()),
             })
         }
+        Backend::Postgres(url) => {
+            let options = PgOptions {
+                max_connections: args.pg_pool_size,
+                listen: true,
+            };
+            let description = format!("postgres {}", redact(&url));
+            let store = PgStore::connect(&url, options)
+                .await
+                .with_context(|| format!("cannot open the database ({description})"))?;
+            if let researchops_blobs::BlobLocation::Local(dir) = &blob_location {
+                tracing::warn!(
+                    blobs = %dir.display(),
+                    "PostgreSQL with a local blob directory: every API node and worker must share this \
+                     directory (or set RESEARCHOPS_BLOB_URL=s3://bucket/prefix)"
+                );
+            }
+            Ok(Storage {
+                store: Arc::new(store),
+                blobs,
+                description,
+            })
+        }
     }
+}
+
+/// `postgres://host:port/db` without user, password or parameters — what may be logged.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = host.split('?').next().unwrap_or_default();
+    format!("{scheme}://{host}")
 }
 
 /// Opens the local corpus (building its search index once, under the data directory).
@@ -107,4 +138,21 @@ pub fn open_connectors(corpus: &CorpusArgs, data_dir: &Path) -> anyhow::Result<C
     Ok(Connectors {
         local: Some(Arc::new(local)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_logged_without_credentials() {
+        assert_eq!(
+            redact("postgres://user:s3cret@db.internal:5432/ro?sslmode=require"),
+            "postgres://db.internal:5432/ro"
+        );
+        assert_eq!(
+            redact("postgresql://127.0.0.1/test"),
+            "postgresql://127.0.0.1/test"
+        );
+    }
 }

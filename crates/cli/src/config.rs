@@ -21,6 +21,13 @@ pub struct StorageArgs {
     /// SQLite durability: `normal` (survives process crashes) or `full` (fsync every commit).
     #[arg(long, env = "RESEARCHOPS_SQLITE_SYNC", default_value = "normal", value_parser = ["normal", "full"])]
     pub sqlite_sync: String,
+    /// Blob storage: unset = `<data dir>/blobs`; `s3://bucket/prefix` (with the usual AWS_* variables)
+    /// or a directory.
+    #[arg(long, env = "RESEARCHOPS_BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// PostgreSQL connections per process.
+    #[arg(long, env = "RESEARCHOPS_PG_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub pg_pool_size: u32,
 }
 
 /// The local corpus connector.

@@ -25,42 +25,18 @@ impl ServerProcess {
         data_dir: &Path,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        let mut command = Command::new(exe);
-        command
-            .arg("serve")
-            .env("API_HOST", "127.0.0.1")
-            .env("API_PORT", "0")
-            .env("DEV_BYPASS_AUTH", "true")
-            .env("RESEARCHOPS_DATA_DIR", data_dir)
-            .env_remove("DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "warn");
-        }
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.strip_prefix("researchops listening on ") {
-                    return Ok(url.trim().to_string());
-                }
-            }
-            anyhow::bail!("the server exited before listening")
+        let mut base = vec![
+            ("API_HOST", "127.0.0.1".to_string()),
+            ("API_PORT", "0".to_string()),
+            ("DEV_BYPASS_AUTH", "true".to_string()),
+        ];
+        base.extend(env.iter().map(|(k, v)| (*k, v.clone())));
+        let (child, line) =
+            spawn_until(exe, "serve", data_dir, &base, "researchops listening on ").await?;
+        Ok(Self {
+            child,
+            url: line.trim().to_string(),
         })
-        .await
-        .context("the server did not start within 60 s")??;
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child, url })
     }
 
     /// SIGKILL, and wait for the process to be gone.
@@ -68,6 +44,79 @@ impl ServerProcess {
         self.child.kill().await?;
         Ok(())
     }
+}
+
+/// A `researchops worker` child process.
+pub struct WorkerProcess {
+    /// The process (killed on drop).
+    pub child: Child,
+}
+
+impl WorkerProcess {
+    /// Starts `exe worker` with `env` and waits until it runs.
+    pub async fn spawn(
+        exe: &Path,
+        data_dir: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        let (child, _) =
+            spawn_until(exe, "worker", data_dir, env, "researchops worker started").await?;
+        Ok(Self { child })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+/// Starts `exe <command>` and returns once a stdout line starts with `ready` (the rest of the line).
+async fn spawn_until(
+    exe: &Path,
+    command_name: &str,
+    data_dir: &Path,
+    env: &[(&str, String)],
+    ready: &str,
+) -> anyhow::Result<(Child, String)> {
+    let mut command = Command::new(exe);
+    command
+        .arg(command_name)
+        .env("RESEARCHOPS_DATA_DIR", data_dir)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "warn");
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let rest = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix(ready) {
+                return Ok(rest.to_string());
+            }
+        }
+        anyhow::bail!("`researchops {command_name}` exited before it was ready")
+    })
+    .await
+    .with_context(|| format!("`researchops {command_name}` was not ready within 60 s"))??;
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, rest))
 }
 
 /// One event of an SSE stream.

@@ -161,6 +161,7 @@ pub async fn run_worker(args: WorkerCommandArgs) -> anyhow::Result<()> {
         signal.cancel();
     });
     tracing::info!(storage = %storage.description, workers = slots, "researchops worker started");
+    println!("researchops worker started");
     Worker::new(storage.store, storage.blobs, connectors, config)
         .run(shutdown)
         .await;

@@ -8,6 +8,7 @@
 )]
 
 pub mod conformance;
+pub mod moto;
 
 use researchops_core::Store;
 use std::any::Any;

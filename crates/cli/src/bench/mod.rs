@@ -1,16 +1,16 @@
 //! `researchops bench …`: the performance figures the issues ask for, printed, never asserted.
 //! Servers under test run as separate processes on loopback with a fresh data directory.
 
+mod queue;
+
 use crate::process::{ServerProcess, read_sse};
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use researchops_core::{JobKind, NewJob, Store, TenantId};
-use researchops_store_sqlite::{Durability, SqliteStore};
-use researchops_worker::{Worker, WorkerConfig};
+pub use queue::QueueArgs;
+
 use std::path::PathBuf;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// Benchmarks.
 #[derive(Subcommand, Clone, Debug)]
@@ -37,20 +37,6 @@ pub struct CreateArgs {
     pub seconds: f64,
 }
 
-/// `bench queue`.
-#[derive(Args, Clone, Debug)]
-pub struct QueueArgs {
-    /// Worker loops (each claims for its own slots).
-    #[arg(long, default_value_t = 4)]
-    pub workers: usize,
-    /// Slots per worker.
-    #[arg(long, default_value_t = 16)]
-    pub slots: usize,
-    /// No-op jobs to drain.
-    #[arg(long, default_value_t = 20_000)]
-    pub jobs: usize,
-}
-
 /// `bench sse`.
 #[derive(Args, Clone, Debug)]
 pub struct SseArgs {
@@ -66,7 +52,7 @@ pub struct SseArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Create(args) => create(args).await,
-        BenchCommand::Queue(args) => queue(args).await,
+        BenchCommand::Queue(args) => queue::run(args).await,
         BenchCommand::Sse(args) => sse(args).await,
     }
 }
@@ -191,71 +177,6 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     );
     summary("latency", all);
     server.kill().await
-}
-
-async fn queue(args: QueueArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(&dir.path().join("bench.db"), Durability::Normal).await?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let blobs = Arc::new(researchops_blobs::LocalBlobStore::open(
-        &dir.path().join("blobs"),
-    )?);
-    let tenants: Vec<TenantId> = (0..4).map(|_| TenantId::new()).collect();
-    let enqueue_started = Instant::now();
-    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1000) {
-        let jobs: Vec<NewJob> = chunk
-            .iter()
-            .map(|i| NewJob {
-                tenant_id: tenants[i % tenants.len()],
-                kind: JobKind::Noop,
-                run_id: None,
-                payload: serde_json::json!({}),
-                max_attempts: 3,
-            })
-            .collect();
-        store.enqueue(&jobs).await?;
-    }
-    let enqueue_secs = enqueue_started.elapsed().as_secs_f64();
-    let shutdown = CancellationToken::new();
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..args.workers {
-        let config = WorkerConfig {
-            slots: args.slots,
-            poll: Duration::from_millis(50),
-            ..WorkerConfig::default()
-        };
-        let worker = Worker::new(store.clone(), blobs.clone(), Default::default(), config);
-        handles.push(tokio::spawn(worker.run(shutdown.clone())));
-    }
-    loop {
-        let stats = store.stats().await?;
-        if stats.queued == 0 && stats.running == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    shutdown.cancel();
-    for h in handles {
-        let _ = h.await;
-    }
-    println!(
-        "bench queue: SQLite, {} no-op jobs, {} workers × {} slots, {}",
-        args.jobs,
-        args.workers,
-        args.slots,
-        machine()
-    );
-    println!(
-        "enqueue: {:.0} jobs/s (batches of 1000)",
-        args.jobs as f64 / enqueue_secs
-    );
-    println!(
-        "claimed and completed: {:.0} jobs/s ({secs:.2} s)",
-        args.jobs as f64 / secs
-    );
-    Ok(())
 }
 
 async fn sse(args: SseArgs) -> anyhow::Result<()> {

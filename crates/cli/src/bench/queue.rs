@@ -1,0 +1,301 @@
+//! `researchops bench queue`: no-op job throughput (enqueue first, then drain) for several worker
+//! counts, enqueue-to-start latency with wake-ups (in-process notify / PostgreSQL NOTIFY) versus
+//! polling only, on SQLite and — given a server — PostgreSQL, and pgqueuer on the same server with the
+//! same workload, all in one run so the figures can be compared side by side.
+
+use super::{machine, percentile};
+use anyhow::Context;
+use clap::Args;
+use researchops_core::{JobKind, JobOutcome, NewJob, Store, TenantId};
+use researchops_store_postgres::{PgOptions, PgStore};
+use researchops_store_sqlite::{Durability, SqliteStore};
+use researchops_worker::{Worker, WorkerConfig};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// `bench queue`.
+#[derive(Args, Clone, Debug)]
+pub struct QueueArgs {
+    /// Worker counts to measure, comma separated (each worker is its own claim loop).
+    #[arg(long, value_delimiter = ',', default_value = "4,8,16")]
+    pub workers: Vec<usize>,
+    /// Slots per worker: a claim takes at most this many jobs.
+    #[arg(long, default_value_t = 100)]
+    pub slots: usize,
+    /// No-op jobs per throughput measurement.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// A PostgreSQL admin URL (e.g. postgres://postgres@127.0.0.1:5432/postgres): fresh databases are
+    /// created beside it (with `psql`) for every measurement and dropped afterwards.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// Also drain the same workload with pgqueuer (`bench/pgqueuer_drain.py`, needs `pip install pgqueuer asyncpg`).
+    #[arg(long)]
+    pub pgqueuer: bool,
+    /// Jobs enqueued one at a time for the latency measurement.
+    #[arg(long, default_value_t = 200)]
+    pub probes: usize,
+    /// Poll interval of the polling-only latency measurement (milliseconds).
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
+}
+
+/// A fresh PostgreSQL database, dropped on drop.
+struct FreshDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+fn psql(admin: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args([admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .context("cannot run psql")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+impl FreshDb {
+    fn create(admin: &str) -> anyhow::Result<Self> {
+        let name = format!("ro_bench_{}", uuid::Uuid::new_v4().simple());
+        psql(admin, &format!("CREATE DATABASE \"{name}\""))?;
+        let base = admin.split('?').next().unwrap_or(admin);
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        Ok(Self {
+            admin: admin.to_string(),
+            url: format!("{server}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// A fresh store of one backend (and what keeps it alive).
+enum Fresh {
+    Sqlite(tempfile::TempDir),
+    Postgres(FreshDb),
+}
+
+impl Fresh {
+    fn new(postgres: Option<&str>) -> anyhow::Result<Self> {
+        Ok(match postgres {
+            None => Fresh::Sqlite(tempfile::tempdir()?),
+            Some(admin) => Fresh::Postgres(FreshDb::create(admin)?),
+        })
+    }
+
+    /// Another connection to the same database (another "node"); `listen`: receive NOTIFY wake-ups.
+    async fn open(&self, listen: bool) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match self {
+            Fresh::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(&dir.path().join("bench.db"), Durability::Normal).await?)
+            }
+            Fresh::Postgres(db) => Arc::new(
+                PgStore::connect(
+                    &db.url,
+                    PgOptions {
+                        max_connections: 20,
+                        listen,
+                    },
+                )
+                .await?,
+            ),
+        })
+    }
+}
+
+fn noop(tenant: TenantId, payload: serde_json::Value) -> NewJob {
+    NewJob {
+        tenant_id: tenant,
+        kind: JobKind::Noop,
+        run_id: None,
+        payload,
+        max_attempts: 3,
+    }
+}
+
+/// Jobs/s to drain `jobs` no-op jobs with `workers` worker loops.
+async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::Result<f64> {
+    let store = fresh.open(true).await?;
+    let tenants: Vec<TenantId> = (0..4).map(|_| TenantId::new()).collect();
+    for chunk in (0..args.jobs).collect::<Vec<_>>().chunks(1000) {
+        let jobs: Vec<NewJob> = chunk
+            .iter()
+            .map(|i| noop(tenants[i % tenants.len()], serde_json::json!({})))
+            .collect();
+        store.enqueue(&jobs).await?;
+    }
+    let dir = tempfile::tempdir()?;
+    let blobs = Arc::new(researchops_blobs::LocalBlobStore::open(dir.path())?);
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let config = WorkerConfig {
+            slots: args.slots,
+            poll: Duration::from_millis(50),
+            ..WorkerConfig::default()
+        };
+        let worker = Worker::new(store.clone(), blobs.clone(), Default::default(), config);
+        handles.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    loop {
+        let stats = store.stats().await?;
+        if stats.queued == 0 && stats.running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    shutdown.cancel();
+    for h in handles {
+        let _ = h.await;
+    }
+    Ok(args.jobs as f64 / secs)
+}
+
+/// Enqueue-to-start latencies (ms): jobs enqueued one at a time through one store instance, claimed
+/// through another that waits for wake-ups (`wakeups`) or only polls every `poll_ms`.
+async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Result<Vec<f64>> {
+    let producer = fresh.open(false).await?;
+    let consumer = fresh.open(wakeups).await?;
+    let tenant = TenantId::new();
+    let origin = Instant::now();
+    let poll = Duration::from_millis(args.poll_ms);
+    let stop = CancellationToken::new();
+    let claimer = {
+        let consumer = consumer.clone();
+        let stop = stop.clone();
+        let probes = args.probes;
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(probes);
+            while latencies.len() < probes && !stop.is_cancelled() {
+                let jobs = consumer
+                    .claim("bench", 16, Duration::from_secs(30))
+                    .await
+                    .unwrap_or_default();
+                let now = origin.elapsed().as_secs_f64() * 1000.0;
+                let mut done = Vec::new();
+                for job in &jobs {
+                    latencies.push(now - job.payload["t"].as_f64().unwrap_or(now));
+                    done.push((job.lease, JobOutcome::Completed));
+                }
+                let _ = consumer.finish_jobs(&done).await;
+                if jobs.is_empty() {
+                    if wakeups {
+                        tokio::select! {
+                            () = consumer.wakeup().notified() => {}
+                            () = tokio::time::sleep(poll) => {}
+                        }
+                    } else {
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+            }
+            latencies
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..args.probes {
+        let t = origin.elapsed().as_secs_f64() * 1000.0;
+        producer
+            .enqueue(&[noop(tenant, serde_json::json!({ "t": t }))])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let result = tokio::time::timeout(Duration::from_secs(60) + poll * 2, claimer).await;
+    stop.cancel();
+    let mut latencies = result.context("latency probes were not all claimed within 60 s")??;
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+fn pgqueuer(admin: &str, jobs: usize) -> anyhow::Result<f64> {
+    let db = FreshDb::create(admin)?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/pgqueuer_drain.py");
+    let out = Command::new("python3")
+        .args([script, &db.url, &jobs.to_string()])
+        .output()
+        .context("cannot run python3")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "pgqueuer failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let value: serde_json::Value =
+        serde_json::from_str(line.trim()).context("pgqueuer printed no result")?;
+    value["jobs_per_second"]
+        .as_f64()
+        .context("no jobs_per_second")
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
+    println!(
+        "bench queue: {} no-op jobs enqueued first then drained, {} slots per worker, {}",
+        args.jobs,
+        args.slots,
+        machine()
+    );
+    let mut backends: Vec<(&str, Option<&str>)> = vec![("sqlite", None)];
+    if let Some(admin) = args.postgres.as_deref() {
+        backends.push(("postgres", Some(admin)));
+    }
+    let mut best_postgres = 0f64;
+    for (name, postgres) in &backends {
+        for &workers in &args.workers {
+            let fresh = Fresh::new(*postgres)?;
+            let rate = throughput(&fresh, &args, workers).await?;
+            if *name == "postgres" {
+                best_postgres = best_postgres.max(rate);
+            }
+            println!("{name:>8}  {workers:>2} workers: {rate:>8.0} jobs/s");
+        }
+        for wakeups in [true, false] {
+            let fresh = Fresh::new(*postgres)?;
+            let ms = latency(&fresh, &args, wakeups).await?;
+            let how = if !wakeups {
+                format!("polling every {} ms", args.poll_ms)
+            } else if *name == "postgres" {
+                "LISTEN/NOTIFY".to_string()
+            } else {
+                "in-process notify".to_string()
+            };
+            println!(
+                "{name:>8}  enqueue→start ({how}): p50 {:.2} ms, p99 {:.2} ms (n={})",
+                percentile(&ms, 0.5),
+                percentile(&ms, 0.99),
+                ms.len()
+            );
+        }
+    }
+    if args.pgqueuer {
+        let admin = args
+            .postgres
+            .as_deref()
+            .context("--pgqueuer needs --postgres")?;
+        let reference = pgqueuer(admin, args.jobs)?;
+        println!("pgqueuer  drain (asyncpg, batch 100): {reference:.0} jobs/s");
+        println!(
+            "ratio  researchops postgres (best) / pgqueuer: {:.2}",
+            best_postgres / reference
+        );
+    }
+    Ok(())
+}
