@@ -405,3 +405,33 @@ async fn the_listen_task_reconnects_after_losing_its_connection_and_stops_with_t
     a.close().await;
     let _ = admin.close().await;
 }
+
+#[tokio::test]
+async fn tls_connections_work_when_the_url_requires_them() {
+    let Some(db) = support::fresh_database().await else {
+        return;
+    };
+    let separator = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}sslmode=require", db.url);
+    let store = PgStore::connect(
+        &url,
+        PgOptions {
+            max_connections: 2,
+            listen: false,
+        },
+    )
+    .await
+    .expect("connect over TLS");
+    store.ping().await.expect("ping over TLS");
+    let mut conn = PgConnection::connect(&url)
+        .await
+        .expect("direct TLS connection");
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .expect("pg_stat_ssl");
+    assert!(encrypted, "the session is encrypted");
+    conn.close().await.expect("close");
+    store.close().await;
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 async fn two_api_nodes_and_three_workers_run_everything_and_stream_every_event() {
     let Some(db) = Database::fresh() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let a = api(&db, dir.path()).await;
-    let b = api(&db, dir.path()).await;
+    // Both nodes start at once on the empty database: migrations run once, under the advisory lock.
+    let (a, b) = tokio::join!(api(&db, dir.path()), api(&db, dir.path()));
     let client = Client::new();
     let project = client.project(&a.url).await;
     // Runs created through B, watched live through A before any worker exists.
