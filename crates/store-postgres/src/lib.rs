@@ -135,7 +135,9 @@ impl PgStore {
         let _ = conn.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            // Fail fast while the database is away: callers retry (claim loop, heartbeats, HTTP 503),
+            // and sqlx backs off reconnects by up to a fifth of this, which bounds recovery time.
+            .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(connect_options.clone());
         // Through the pool: sqlx takes a session advisory lock on the connection it uses, so nodes
         // starting together migrate one at a time (on failure the pool, and the lock, are dropped).

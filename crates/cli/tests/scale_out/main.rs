@@ -7,3 +7,4 @@ mod cluster;
 mod crash;
 mod fencing;
 mod nodes;
+mod restart;
