@@ -159,7 +159,8 @@ async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::
         if stats.queued == 0 && stats.running == 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Rarely: counting is itself a query on the database being measured.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = started.elapsed().as_secs_f64();
     shutdown.cancel();
@@ -173,7 +174,12 @@ async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::
 /// through another that waits for wake-ups (`wakeups`) or only polls every `poll_ms`.
 async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Result<Vec<f64>> {
     let producer = fresh.open(false).await?;
-    let consumer = fresh.open(wakeups).await?;
+    // SQLite's wake-ups are in-process, so producer and consumer share one store (as in `serve`);
+    // PostgreSQL's cross the database, so the consumer is a separate node that LISTENs (or not).
+    let consumer = match fresh {
+        Fresh::Sqlite(_) => producer.clone(),
+        Fresh::Postgres(_) => fresh.open(wakeups).await?,
+    };
     let tenant = TenantId::new();
     let origin = Instant::now();
     let poll = Duration::from_millis(args.poll_ms);
