@@ -2,6 +2,7 @@
 //! and the commands. It holds no domain logic — that lives in the pipeline, worker, store and HTTP
 //! crates — so integration tests can start exactly what the binary starts.
 
+pub mod admin;
 pub mod app;
 pub mod bench;
 pub mod config;

@@ -25,6 +25,9 @@ enum Command {
     Research(researchops::research::ResearchArgs),
     /// Apply database migrations and exit.
     Migrate(researchops::config::StorageArgs),
+    /// Operator commands (`copy-store`).
+    #[command(subcommand)]
+    Admin(researchops::admin::AdminCommand),
     /// Performance benchmarks (print figures).
     #[command(subcommand)]
     Bench(researchops::bench::BenchCommand),
@@ -57,6 +60,10 @@ fn main() -> ExitCode {
                 researchops::app::open_storage(&args)
                     .await
                     .map(|s| println!("migrations applied ({})", s.description))
+            }
+            Command::Admin(command) => {
+                researchops::telemetry::init(false, "warn");
+                researchops::admin::run(command).await
             }
             Command::Bench(command) => {
                 researchops::telemetry::init(false, "warn");

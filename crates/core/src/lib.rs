@@ -15,6 +15,7 @@ pub mod ports;
 pub mod project;
 pub mod queue;
 pub mod run;
+pub mod transfer;
 
 pub use error::{ErrorCode, StoreError};
 pub use event::{EventLevel, EventType, NewEvent, RunEvent};

@@ -11,6 +11,7 @@ mod projects;
 mod queue;
 mod rows;
 mod runs;
+mod transfer;
 
 use async_trait::async_trait;
 use researchops_core::{EventHub, JobWakeup, StoreError};

@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 mod cluster;
+mod copy_store;
 mod crash;
 mod fencing;
 mod nodes;
