@@ -140,6 +140,12 @@ async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::
             .collect();
         store.enqueue(&jobs).await?;
     }
+    let queued = store.stats().await?.queued;
+    anyhow::ensure!(
+        queued == args.jobs as i64,
+        "{queued} jobs queued, expected {}",
+        args.jobs
+    );
     let dir = tempfile::tempdir()?;
     let blobs = Arc::new(researchops_blobs::LocalBlobStore::open(dir.path())?);
     let shutdown = CancellationToken::new();
