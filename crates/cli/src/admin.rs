@@ -70,6 +70,7 @@ async fn copy_store(args: CopyStoreArgs) -> anyhow::Result<()> {
         PgOptions {
             max_connections: 4,
             listen: false,
+            ..PgOptions::default()
         },
     )
     .await

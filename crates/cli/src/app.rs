@@ -9,6 +9,7 @@ use researchops_store_postgres::{PgOptions, PgStore};
 use researchops_store_sqlite::{Durability, SqliteStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The opened ports.
 #[derive(Clone)]
@@ -61,8 +62,10 @@ pub fn backend(args: &StorageArgs) -> anyhow::Result<Backend> {
     }
 }
 
-/// Opens the database (applying migrations) and the blob directory.
-pub async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
+/// Opens the database (applying migrations) and the blob directory. `lease`: the workers' lease; on
+/// PostgreSQL a session left idle inside a transaction longer than that (a frozen process) is ended
+/// by the server so its locks cannot keep the rescuer away from its job.
+pub async fn open_storage(args: &StorageArgs, lease: Duration) -> anyhow::Result<Storage> {
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -91,6 +94,7 @@ pub async fn open_storage(args: &StorageArgs) -> anyhow::Result<Storage> {
             let options = PgOptions {
                 max_connections: args.pg_pool_size,
                 listen: true,
+                idle_transaction_timeout: lease,
             };
             let description = format!("postgres {}", redact(&url));
             let store = PgStore::connect(&url, options)

@@ -57,9 +57,12 @@ fn main() -> ExitCode {
             }
             Command::Migrate(args) => {
                 researchops::telemetry::init(false, "warn");
-                researchops::app::open_storage(&args)
-                    .await
-                    .map(|s| println!("migrations applied ({})", s.description))
+                researchops::app::open_storage(
+                    &args,
+                    researchops_store_postgres::PgOptions::default().idle_transaction_timeout,
+                )
+                .await
+                .map(|s| println!("migrations applied ({})", s.description))
             }
             Command::Admin(command) => {
                 researchops::telemetry::init(false, "warn");

@@ -154,7 +154,7 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
         .map_err(|e| ResearchError::Usage(e.to_string()))?;
     // Notice Ctrl-C quickly: the heartbeat carries cancel requests to the running stage.
     worker_config.heartbeat = worker_config.heartbeat.min(Duration::from_millis(500));
-    let storage = open_storage(&args.storage).await?;
+    let storage = open_storage(&args.storage, worker_config.lease).await?;
     let connectors = open_connectors(&args.corpus, &args.storage.data_dir)
         .map_err(|e| ResearchError::Usage(format!("{e:#}")))?;
     let store = storage.store.clone();

@@ -74,7 +74,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         args.http.sse_keepalive_seconds > 0.0 && args.http.sse_keepalive_seconds <= 15.0,
         "RESEARCHOPS_SSE_KEEPALIVE_SECONDS must be in (0, 15]"
     );
-    let storage = open_storage(&args.storage).await?;
+    let storage = open_storage(&args.storage, worker_config.lease).await?;
     let connectors = open_connectors(&args.corpus, &args.storage.data_dir)?;
     let config = HttpConfig {
         dev_bypass_auth: args.http.dev_bypass_auth,
@@ -152,7 +152,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn run_worker(args: WorkerCommandArgs) -> anyhow::Result<()> {
     let slots = args.workers.unwrap_or_else(default_slots).max(1);
     let config = args.worker.to_config(slots)?;
-    let storage = open_storage(&args.storage).await?;
+    let storage = open_storage(&args.storage, config.lease).await?;
     let connectors = open_connectors(&args.corpus, &args.storage.data_dir)?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -19,6 +19,9 @@
 //!   [`PgOptions::listen`] a background task LISTENs and republishes other nodes' notifications here.
 //! - **Schema.** Migrations run at start-up under sqlx's advisory lock (many nodes may start at
 //!   once); a database migrated by a newer binary is refused (`SchemaTooNew`).
+//! - **Frozen processes release their locks.** Sessions idle inside a transaction longer than
+//!   [`PgOptions::idle_transaction_timeout`] are ended by the server, so a paused or partitioned
+//!   worker's row locks cannot keep its expired job from being rescued.
 //! - **Secrets.** No error message contains the connection URL or its password.
 
 mod evidence;
@@ -63,6 +66,12 @@ pub struct PgOptions {
     /// Whether to LISTEN for other nodes' commits and republish them on this store's hubs
     /// (default true). Without it, only this process's own commits wake its SSE streams and workers.
     pub listen: bool,
+    /// How long the server lets one of this pool's sessions sit idle inside a transaction before it
+    /// ends the session (`idle_in_transaction_session_timeout`; default 30 s). Our transactions only
+    /// ever wait on the database, so an idle one belongs to a frozen or partitioned process: without
+    /// this bound its row locks would hide its job from the rescuer (`SKIP LOCKED`) and stall the run
+    /// forever. Set it to the worker lease: past that, the process has lost its lease anyway.
+    pub idle_transaction_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -70,6 +79,7 @@ impl Default for PgOptions {
         Self {
             max_connections: 10,
             listen: true,
+            idle_transaction_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -134,8 +144,26 @@ impl PgStore {
         };
         check_schema_version(&mut conn).await?;
         let _ = conn.close().await;
+        let idle_timeout = format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            options
+                .idle_transaction_timeout
+                .as_millis()
+                .clamp(1, i32::MAX as u128)
+        );
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            // A SET per new connection rather than a startup `options` parameter, which PgBouncer
+            // refuses (or ignores) by default.
+            .after_connect(move |conn, _| {
+                let sql = idle_timeout.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             // Fail fast while the database is away: callers retry (claim loop, heartbeats, HTTP 503),
             // and sqlx backs off reconnects by up to a fifth of this, which bounds recovery time.
             .acquire_timeout(Duration::from_secs(5))
@@ -473,7 +501,16 @@ impl researchops_core::Store for PgStore {
     }
 }
 
+/// Lets the shared test support (written for the integration tests) name this crate.
 #[cfg(test)]
+extern crate self as researchops_store_postgres;
+
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 
@@ -490,14 +527,54 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_default_options_pool_ten_connections_and_listen() {
+    /// A worker frozen inside a transaction (here: one holding its job's row lock, as during a
+    /// stage commit) must not keep the rescuer away from the job for longer than the timeout, and
+    /// its late commit must fail.
+    #[tokio::test]
+    async fn a_transaction_left_idle_past_the_timeout_releases_its_job_to_the_rescuer() {
+        use researchops_core::{JobKind, NewJob, Queue, TenantId};
+        let options = PgOptions {
+            idle_transaction_timeout: Duration::from_millis(1500),
+            ..PgOptions::default()
+        };
+        let Some((store, _db)) = crate::support::fresh_store(options).await else {
+            return;
+        };
+        let job = NewJob {
+            tenant_id: TenantId::new(),
+            kind: JobKind::Noop,
+            run_id: None,
+            payload: serde_json::json!({}),
+            max_attempts: 3,
+        };
+        store.enqueue(&[job]).await.unwrap();
+        let claimed = store
+            .claim("frozen", 1, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let mut frozen = store.begin().await.unwrap();
+        sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(claimed[0].lease.job_id.0)
+            .execute(&mut *frozen)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
-            PgOptions::default(),
-            PgOptions {
-                max_connections: 10,
-                listen: true
-            }
+            store.rescue_expired().await.unwrap(),
+            0,
+            "the lease has expired but the frozen transaction still holds the row"
         );
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        assert_eq!(store.rescue_expired().await.unwrap(), 1);
+        assert!(
+            frozen.commit().await.is_err(),
+            "the frozen session was ended"
+        );
+        let again = store
+            .claim("rescuer", 1, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(again[0].lease.job_id, claimed[0].lease.job_id);
+        assert_eq!(again[0].attempt, 2);
     }
 }

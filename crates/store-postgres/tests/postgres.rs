@@ -169,6 +169,7 @@ async fn concurrent_claimers_on_separate_nodes_claim_every_job_exactly_once() {
             let options = PgOptions {
                 max_connections: 2,
                 listen: false,
+                ..PgOptions::default()
             };
             let node = PgStore::connect(&url, options).await.expect("claimer node");
             let mut claimed = Vec::new();
@@ -418,6 +419,7 @@ async fn tls_connections_work_when_the_url_requires_them() {
         PgOptions {
             max_connections: 2,
             listen: false,
+            ..PgOptions::default()
         },
     )
     .await

@@ -111,6 +111,7 @@ impl Fresh {
                     PgOptions {
                         max_connections: 20,
                         listen,
+                        ..PgOptions::default()
                     },
                 )
                 .await?,
