@@ -12,6 +12,11 @@
 //! 3. one `UPDATE` leases them all (`gen_random_uuid()` per job), and the served tenants'
 //!    `last_claimed_at` moves to now — skipping tenant rows a concurrent claim is updating, which is
 //!    setting the same clock, so claims never wait on each other or deadlock.
+//!
+//! The `UPDATE` finds its rows by primary key only. It needs no `status = 'queued'` test (the rows
+//! are locked and were rechecked when locked), and must not have one: that predicate makes the
+//! partial due-jobs index eligible, and on a table not yet analyzed the planner scanned all of it
+//! (34 ms instead of 5 ms per claim at 20,000 queued jobs).
 
 use crate::PgStore;
 use crate::notify::Hints;
@@ -96,7 +101,7 @@ WITH RECURSIVE queued_tenants (tenant_id) AS ( \
     UPDATE jobs SET status = 'running', lease_token = gen_random_uuid(), lease_owner = $2, \
         lease_expires_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1, \
         updated_at = now() \
-    WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked)) AND jobs.status = 'queued' \
+    WHERE jobs.id = ANY(ARRAY(SELECT id FROM picked)) \
     RETURNING id, tenant_id, kind, run_id, payload, attempts, max_attempts, created_at, lease_token \
 ), served AS ( \
     UPDATE tenants SET last_claimed_at = now() \

@@ -47,73 +47,88 @@ const FAIR_CANDIDATES: &str = "SELECT j.id FROM tenants t JOIN jobs j ON j.id = 
         ORDER BY priority DESC, run_after, id LIMIT 1) \
     ORDER BY t.last_claimed_at, t.id LIMIT ?";
 
-/// The oldest due jobs, whoever owns them (fills slots left after the fair round).
-const OLDEST_CANDIDATES: &str = "SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ? ORDER BY priority DESC, run_after, id LIMIT ?";
+/// The oldest due jobs, whoever owns them, except the fair round's picks (fills the slots left).
+const OLDEST_CANDIDATES: &str = "SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ? \
+    AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY priority DESC, run_after, id LIMIT ?";
 
-async fn claim_round(
+/// Leases the candidates (in order) in one statement, and moves their tenants' service clock.
+async fn lease_jobs(
     conn: &mut SqliteConnection,
-    candidates: &'static str,
+    candidates: &[String],
     owner: &str,
-    max: usize,
     lease: Duration,
     now: i64,
-    out: &mut Vec<ClaimedJob>,
-) -> Result<(), StoreError> {
-    let ids: Vec<String> = sqlx::query_scalar(candidates)
+) -> Result<Vec<ClaimedJob>, StoreError> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tokens: Vec<Uuid> = candidates.iter().map(|_| Uuid::new_v4()).collect();
+    let pairs: Vec<(&str, String)> = candidates
+        .iter()
+        .zip(&tokens)
+        .map(|(id, token)| (id.as_str(), token.to_string()))
+        .collect();
+    let expires = now + lease.as_millis() as i64;
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', lease_token = c.token, lease_owner = ?, lease_expires_at = ?, \
+         attempts = attempts + 1, updated_at = ? \
+         FROM (SELECT value ->> 0 AS id, value ->> 1 AS token FROM json_each(?)) AS c \
+         WHERE jobs.id = c.id AND jobs.status = 'queued' RETURNING {CLAIM_RETURNING}, lease_token"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(expires)
         .bind(now)
-        .bind(max as i64)
+        .bind(to_json(&serde_json::json!(pairs))?)
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
-    let expires = now + lease.as_millis() as i64;
-    for id in ids {
-        let token = Uuid::new_v4();
-        let sql = format!(
-            "UPDATE jobs SET status = 'running', lease_token = ?, lease_owner = ?, lease_expires_at = ?, \
-             attempts = attempts + 1, updated_at = ? WHERE id = ? AND status = 'queued' RETURNING {CLAIM_RETURNING}"
-        );
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token.to_string())
-            .bind(owner)
-            .bind(expires)
-            .bind(now)
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?
-        else {
-            continue;
-        };
+    let mut claimed = Vec::with_capacity(rows.len());
+    let mut tenants = Vec::new();
+    for row in &rows {
+        let id: String = row.try_get("id").map_err(db_err)?;
         let tenant: String = row.try_get("tenant_id").map_err(db_err)?;
-        sqlx::query("UPDATE tenants SET last_claimed_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(&tenant)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        let token: String = row.try_get("lease_token").map_err(db_err)?;
         let kind: String = row.try_get("kind").map_err(db_err)?;
-        out.push(ClaimedJob {
-            lease: Lease {
-                job_id: parse(&id, "job id")?,
-                token,
+        let order = candidates.iter().position(|c| *c == id);
+        claimed.push((
+            order,
+            ClaimedJob {
+                lease: Lease {
+                    job_id: parse(&id, "job id")?,
+                    token: parse(&token, "lease token")?,
+                },
+                tenant_id: parse(&tenant, "tenant id")?,
+                kind: JobKind::parse(&kind),
+                run_id: row
+                    .try_get::<Option<String>, _>("run_id")
+                    .map_err(db_err)?
+                    .map(|r| parse(&r, "run id"))
+                    .transpose()?,
+                payload: rows::json(
+                    &row.try_get::<String, _>("payload").map_err(db_err)?,
+                    "job payload",
+                )?,
+                attempt: row.try_get("attempts").map_err(db_err)?,
+                max_attempts: row.try_get("max_attempts").map_err(db_err)?,
+                enqueued_at: rows::to_dt(row.try_get("created_at").map_err(db_err)?),
             },
-            tenant_id: parse(&tenant, "tenant id")?,
-            kind: JobKind::parse(&kind),
-            run_id: row
-                .try_get::<Option<String>, _>("run_id")
-                .map_err(db_err)?
-                .map(|r| parse(&r, "run id"))
-                .transpose()?,
-            payload: rows::json(
-                &row.try_get::<String, _>("payload").map_err(db_err)?,
-                "job payload",
-            )?,
-            attempt: row.try_get("attempts").map_err(db_err)?,
-            max_attempts: row.try_get("max_attempts").map_err(db_err)?,
-            enqueued_at: rows::to_dt(row.try_get("created_at").map_err(db_err)?),
-        });
+        ));
+        if !tenants.contains(&tenant) {
+            tenants.push(tenant);
+        }
     }
-    Ok(())
+    sqlx::query(
+        "UPDATE tenants SET last_claimed_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(now)
+    .bind(to_json(&serde_json::json!(tenants))?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    // RETURNING has no defined order: restore the candidates' (fair round first).
+    claimed.sort_by_key(|(order, _)| *order);
+    Ok(claimed.into_iter().map(|(_, job)| job).collect())
 }
 
 async fn finish_one(
@@ -186,30 +201,23 @@ impl Queue for SqliteStore {
         }
         let now = now_ms();
         let mut tx = self.write().await?;
-        let mut claimed = Vec::with_capacity(max);
-        claim_round(
-            &mut tx,
-            FAIR_CANDIDATES,
-            owner,
-            max,
-            lease,
-            now,
-            &mut claimed,
-        )
-        .await?;
-        if claimed.len() < max {
-            let rest = max - claimed.len();
-            claim_round(
-                &mut tx,
-                OLDEST_CANDIDATES,
-                owner,
-                rest,
-                lease,
-                now,
-                &mut claimed,
-            )
-            .await?;
+        let mut candidates: Vec<String> = sqlx::query_scalar(FAIR_CANDIDATES)
+            .bind(now)
+            .bind(max as i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if candidates.len() < max {
+            let oldest: Vec<String> = sqlx::query_scalar(OLDEST_CANDIDATES)
+                .bind(now)
+                .bind(to_json(&serde_json::json!(candidates))?)
+                .bind((max - candidates.len()) as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            candidates.extend(oldest);
         }
+        let claimed = lease_jobs(&mut tx, &candidates, owner, lease, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(claimed)
     }
@@ -255,14 +263,39 @@ impl Queue for SqliteStore {
             return Ok(0);
         }
         let mut tx = self.write().await?;
-        let mut lost = 0;
+        let mut held = 0;
+        // Completions (the common case) in one statement; the rare retries and failures one by one.
+        let completed: Vec<(String, String)> = done
+            .iter()
+            .filter(|(_, o)| matches!(o, JobOutcome::Completed))
+            .map(|(l, _)| (l.job_id.to_string(), l.token.to_string()))
+            .collect();
+        if !completed.is_empty() {
+            held += sqlx::query(
+                "DELETE FROM jobs WHERE status = 'running' AND (id, lease_token) IN \
+                 (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+            )
+            .bind(to_json(&serde_json::json!(completed))?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected() as usize;
+        }
         for (lease, outcome) in done {
-            if !finish_one(&mut tx, *lease, outcome).await? {
-                lost += 1;
+            if !matches!(outcome, JobOutcome::Completed)
+                && finish_one(&mut tx, *lease, outcome).await?
+            {
+                held += 1;
             }
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(lost)
+        if done
+            .iter()
+            .any(|(_, o)| matches!(o, JobOutcome::RetryAt { .. }))
+        {
+            self.wakeup.notify();
+        }
+        Ok(done.len().saturating_sub(held))
     }
 
     async fn rescue_expired(&self) -> Result<usize, StoreError> {

@@ -40,6 +40,10 @@ pub struct QueueArgs {
     /// Poll interval of the polling-only latency measurement (milliseconds).
     #[arg(long, default_value_t = 1000)]
     pub poll_ms: u64,
+    /// Rounds of throughput measurements (each round measures every backend, worker count and
+    /// pgqueuer once, side by side); the medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub rounds: u32,
 }
 
 /// A fresh PostgreSQL database, dropped on drop.
@@ -258,28 +262,72 @@ fn pgqueuer(admin: &str, jobs: usize) -> anyhow::Result<f64> {
         .context("no jobs_per_second")
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    percentile(&values, 0.5)
+}
+
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     println!(
-        "bench queue: {} no-op jobs enqueued first then drained, {} slots per worker, {}",
+        "bench queue: {} no-op jobs enqueued first then drained, {} slots per worker, median of {} \
+         interleaved rounds, {}",
         args.jobs,
         args.slots,
+        args.rounds,
         machine()
+    );
+    anyhow::ensure!(
+        !args.pgqueuer || args.postgres.is_some(),
+        "--pgqueuer needs --postgres"
     );
     let mut backends: Vec<(&str, Option<&str>)> = vec![("sqlite", None)];
     if let Some(admin) = args.postgres.as_deref() {
         backends.push(("postgres", Some(admin)));
     }
+    // rates[backend][worker count]: one figure per round.
+    let mut rates = vec![vec![Vec::new(); args.workers.len()]; backends.len()];
+    let mut reference = Vec::new();
+    for round in 1..=args.rounds {
+        for (b, (_, postgres)) in backends.iter().enumerate() {
+            for (w, &workers) in args.workers.iter().enumerate() {
+                let fresh = Fresh::new(*postgres)?;
+                rates[b][w].push(throughput(&fresh, &args, workers).await?);
+            }
+        }
+        if let (true, Some(admin)) = (args.pgqueuer, args.postgres.as_deref()) {
+            reference.push(pgqueuer(admin, args.jobs)?);
+        }
+        eprintln!("round {round}/{} done", args.rounds);
+    }
     let mut best_postgres = 0f64;
-    for (name, postgres) in &backends {
-        for &workers in &args.workers {
-            let fresh = Fresh::new(*postgres)?;
-            let rate = throughput(&fresh, &args, workers).await?;
+    for (b, (name, _)) in backends.iter().enumerate() {
+        for (w, &workers) in args.workers.iter().enumerate() {
+            let all = &rates[b][w];
+            let rate = median(all.clone());
             if *name == "postgres" {
                 best_postgres = best_postgres.max(rate);
             }
-            println!("{name:>8}  {workers:>2} workers: {rate:>8.0} jobs/s");
+            let each: Vec<String> = all.iter().map(|r| format!("{r:.0}")).collect();
+            println!(
+                "{name:>8}  {workers:>2} workers: {rate:>8.0} jobs/s  (rounds: {})",
+                each.join(", ")
+            );
         }
+    }
+    if !reference.is_empty() {
+        let each: Vec<String> = reference.iter().map(|r| format!("{r:.0}")).collect();
+        let reference = median(reference);
+        println!(
+            "pgqueuer  drain (asyncpg, batch 100): {reference:.0} jobs/s  (rounds: {})",
+            each.join(", ")
+        );
+        println!(
+            "ratio  researchops postgres (best median) / pgqueuer (median): {:.2}",
+            best_postgres / reference
+        );
+    }
+    for (name, postgres) in &backends {
         for wakeups in [true, false] {
             let fresh = Fresh::new(*postgres)?;
             let ms = latency(&fresh, &args, wakeups).await?;
@@ -297,18 +345,6 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
                 ms.len()
             );
         }
-    }
-    if args.pgqueuer {
-        let admin = args
-            .postgres
-            .as_deref()
-            .context("--pgqueuer needs --postgres")?;
-        let reference = pgqueuer(admin, args.jobs)?;
-        println!("pgqueuer  drain (asyncpg, batch 100): {reference:.0} jobs/s");
-        println!(
-            "ratio  researchops postgres (best) / pgqueuer: {:.2}",
-            best_postgres / reference
-        );
     }
     Ok(())
 }
