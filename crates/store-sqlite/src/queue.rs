@@ -1,5 +1,11 @@
 //! The durable queue on SQLite: claims rotate across tenants, each claimed job gets its own lease
 //! token, completions are fenced on it, and expired leases are rescued.
+//!
+//! Claims and completions are batched: one statement joins the table against a JSON array of
+//! (job id, lease token) pairs. Those statements write `+status` (a unary plus keeps SQLite from using
+//! an index on that column): without it the planner drives the join from the `status` index and scans
+//! every queued job for each batch (200 jobs/s at 20k queued instead of thousands); with it, it walks
+//! the array and looks each job up by primary key.
 
 use crate::SqliteStore;
 use crate::rows::{self, db_err, insert_event, now_ms, parse, to_json};
@@ -73,7 +79,7 @@ async fn lease_jobs(
         "UPDATE jobs SET status = 'running', lease_token = c.token, lease_owner = ?, lease_expires_at = ?, \
          attempts = attempts + 1, updated_at = ? \
          FROM (SELECT value ->> 0 AS id, value ->> 1 AS token FROM json_each(?)) AS c \
-         WHERE jobs.id = c.id AND jobs.status = 'queued' RETURNING {CLAIM_RETURNING}, lease_token"
+         WHERE jobs.id = c.id AND +jobs.status = 'queued' RETURNING {CLAIM_RETURNING}, lease_token"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
@@ -272,7 +278,7 @@ impl Queue for SqliteStore {
             .collect();
         if !completed.is_empty() {
             held += sqlx::query(
-                "DELETE FROM jobs WHERE status = 'running' AND (id, lease_token) IN \
+                "DELETE FROM jobs WHERE +status = 'running' AND (id, lease_token) IN \
                  (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
             )
             .bind(to_json(&serde_json::json!(completed))?)
