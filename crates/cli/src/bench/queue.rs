@@ -181,8 +181,13 @@ async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::
     Ok(args.jobs as f64 / secs)
 }
 
+/// Probes enqueued and claimed before the measured ones: the first claims on a fresh pool open
+/// connections and prepare statements (~100 ms once on PostgreSQL), which is start-up, not latency.
+const WARMUP_PROBES: usize = 20;
+
 /// Enqueue-to-start latencies (ms): jobs enqueued one at a time through one store instance, claimed
-/// through another that waits for wake-ups (`wakeups`) or only polls every `poll_ms`.
+/// through another that waits for wake-ups (`wakeups`) or only polls every `poll_ms`. The first
+/// [`WARMUP_PROBES`] are not counted.
 async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Result<Vec<f64>> {
     let producer = fresh.open(false).await?;
     // SQLite's wake-ups are in-process, so producer and consumer share one store (as in `serve`);
@@ -198,9 +203,10 @@ async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Resu
     let claimer = {
         let consumer = consumer.clone();
         let stop = stop.clone();
-        let probes = args.probes;
+        let probes = WARMUP_PROBES + args.probes;
         tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(probes);
+            // (enqueued at, latency), in ms since `origin`.
+            let mut latencies: Vec<(f64, f64)> = Vec::with_capacity(probes);
             while latencies.len() < probes && !stop.is_cancelled() {
                 let jobs = consumer
                     .claim("bench", 16, Duration::from_secs(30))
@@ -209,7 +215,8 @@ async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Resu
                 let now = origin.elapsed().as_secs_f64() * 1000.0;
                 let mut done = Vec::new();
                 for job in &jobs {
-                    latencies.push(now - job.payload["t"].as_f64().unwrap_or(now));
+                    let t = job.payload["t"].as_f64().unwrap_or(now);
+                    latencies.push((t, now - t));
                     done.push((job.lease, JobOutcome::Completed));
                 }
                 let _ = consumer.finish_jobs(&done).await;
@@ -228,7 +235,7 @@ async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Resu
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for _ in 0..args.probes {
+    for _ in 0..WARMUP_PROBES + args.probes {
         let t = origin.elapsed().as_secs_f64() * 1000.0;
         producer
             .enqueue(&[noop(tenant, serde_json::json!({ "t": t }))])
@@ -237,7 +244,13 @@ async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Resu
     }
     let result = tokio::time::timeout(Duration::from_secs(60) + poll * 2, claimer).await;
     stop.cancel();
-    let mut latencies = result.context("latency probes were not all claimed within 60 s")??;
+    let mut probes = result.context("latency probes were not all claimed within 60 s")??;
+    probes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut latencies: Vec<f64> = probes
+        .into_iter()
+        .skip(WARMUP_PROBES)
+        .map(|(_, ms)| ms)
+        .collect();
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
 }
