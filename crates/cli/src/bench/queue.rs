@@ -181,8 +181,8 @@ async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::
     Ok(args.jobs as f64 / secs)
 }
 
-/// Probes enqueued and claimed before the measured ones: the first claims on a fresh pool open
-/// connections and prepare statements (~100 ms once on PostgreSQL), which is start-up, not latency.
+/// Probes enqueued and claimed before the measured ones: the first claims on a fresh store open pool
+/// connections and prepare statements, which is start-up, not enqueue-to-start latency.
 const WARMUP_PROBES: usize = 20;
 
 /// Enqueue-to-start latencies (ms): jobs enqueued one at a time through one store instance, claimed
