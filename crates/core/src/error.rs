@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Unknown, or owned by another tenant.
     NotFound,
+    /// The path exists but does not support the request's method.
+    MethodNotAllowed,
     /// The resource's state does not allow the request.
     Conflict,
     /// The body is larger than allowed.
@@ -36,6 +38,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in status order.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RangeNotSatisfiable,
+        ErrorCode::Validation,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+        ErrorCode::NotReady,
+    ];
+
+    /// The code of a bare HTTP status, if the table has one.
+    pub fn from_status(status: u16) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|code| code.status() == status)
+    }
+
     /// `(status, stable name, title)` — the table.
     pub const fn parts(self) -> (u16, &'static str, &'static str) {
         match self {
@@ -43,6 +67,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => (401, "unauthorized", "Not authenticated"),
             ErrorCode::Forbidden => (403, "forbidden", "Forbidden"),
             ErrorCode::NotFound => (404, "not_found", "Not found"),
+            ErrorCode::MethodNotAllowed => (405, "method_not_allowed", "Method not allowed"),
             ErrorCode::Conflict => (409, "conflict", "Conflict"),
             ErrorCode::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
             ErrorCode::UnsupportedMediaType => {
@@ -123,5 +148,47 @@ impl StoreError {
                 ErrorCode::Internal
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exhaustive on purpose: a new variant does not compile until it is placed in `ALL`.
+    fn position(code: ErrorCode) -> usize {
+        match code {
+            ErrorCode::BadRequest => 0,
+            ErrorCode::Unauthorized => 1,
+            ErrorCode::Forbidden => 2,
+            ErrorCode::NotFound => 3,
+            ErrorCode::MethodNotAllowed => 4,
+            ErrorCode::Conflict => 5,
+            ErrorCode::PayloadTooLarge => 6,
+            ErrorCode::UnsupportedMediaType => 7,
+            ErrorCode::RangeNotSatisfiable => 8,
+            ErrorCode::Validation => 9,
+            ErrorCode::RateLimited => 10,
+            ErrorCode::Internal => 11,
+            ErrorCode::NotReady => 12,
+        }
+    }
+
+    #[test]
+    fn the_table_lists_every_code_once_with_distinct_statuses_and_names() {
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(position(code), i, "{code:?} is out of place in ALL");
+            assert_eq!(ErrorCode::from_status(code.status()), Some(code));
+            let same_name = ErrorCode::ALL
+                .iter()
+                .filter(|c| c.name() == code.name())
+                .count();
+            assert_eq!(same_name, 1, "{} is not unique", code.name());
+        }
+        assert_eq!(ErrorCode::from_status(418), None);
+        assert_eq!(
+            ErrorCode::from_status(405),
+            Some(ErrorCode::MethodNotAllowed)
+        );
     }
 }

@@ -103,6 +103,7 @@ impl EventLevel {
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunEvent {
     /// Unique across the system, increasing within a run.
+    #[schema(value_type = i64)]
     pub id: EventId,
     /// The run it belongs to.
     #[serde(skip)]

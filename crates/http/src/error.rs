@@ -39,7 +39,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem of a class outside [`ErrorCode`] (only `405`, which the code table lacks).
+    /// A problem of any class: [`Problem::from_code`] for the table's, this for a bare status the
+    /// table lacks (e.g. a `418` from a layer).
     pub fn custom(status: StatusCode, name: &str, title: &str, detail: impl Into<String>) -> Self {
         Self {
             type_url: format!("{PROBLEM_TYPE_BASE}{name}"),
@@ -208,25 +209,6 @@ impl IntoResponse for ApiError {
         let problem = self.to_problem();
         problem.into_response_with(self.0.headers)
     }
-}
-
-/// The problem class for a bare error status produced outside our handlers (e.g. by a layer).
-pub fn code_for_status(status: StatusCode) -> Option<ErrorCode> {
-    Some(match status.as_u16() {
-        400 => ErrorCode::BadRequest,
-        401 => ErrorCode::Unauthorized,
-        403 => ErrorCode::Forbidden,
-        404 => ErrorCode::NotFound,
-        409 => ErrorCode::Conflict,
-        413 => ErrorCode::PayloadTooLarge,
-        415 => ErrorCode::UnsupportedMediaType,
-        416 => ErrorCode::RangeNotSatisfiable,
-        422 => ErrorCode::Validation,
-        429 => ErrorCode::RateLimited,
-        503 => ErrorCode::NotReady,
-        500 => ErrorCode::Internal,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! span, turning every error response into problem+json carrying that request id, and panics into an
 //! opaque 500. Handlers never deal with any of this.
 
-use crate::error::{PROBLEM_JSON, Problem, code_for_status};
+use crate::error::{PROBLEM_JSON, Problem};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -98,14 +98,8 @@ pub async fn finish_problems(request: Request, next: Next) -> Response {
 
 /// The problem for a bare error status.
 fn generic_problem(status: StatusCode) -> Problem {
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        return method_not_allowed_problem();
-    }
-    match code_for_status(status) {
-        Some(ErrorCode::NotFound) => {
-            Problem::from_code(ErrorCode::NotFound, "No resource matches this path.")
-        }
-        Some(code) => Problem::from_code(code, code.title()),
+    match ErrorCode::from_status(status.as_u16()) {
+        Some(code) => Problem::from_code(code, detail_of(code)),
         None => {
             let reason = status.canonical_reason().unwrap_or("Error");
             Problem::custom(status, &format!("http_{}", status.as_u16()), reason, reason)
@@ -113,23 +107,23 @@ fn generic_problem(status: StatusCode) -> Problem {
     }
 }
 
-fn method_not_allowed_problem() -> Problem {
-    Problem::custom(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "Method not allowed",
-        "This path does not support the request's method.",
-    )
+/// The detail of a problem raised by routing or a layer rather than by a handler.
+fn detail_of(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotFound => "No resource matches this path.",
+        ErrorCode::MethodNotAllowed => "This path does not support the request's method.",
+        code => code.title(),
+    }
 }
 
 /// Fallback for paths no route matches.
 pub async fn not_found() -> Response {
-    Problem::from_code(ErrorCode::NotFound, "No resource matches this path.").into_response()
+    generic_problem(StatusCode::NOT_FOUND).into_response()
 }
 
 /// Fallback for a known path with an unsupported method.
 pub async fn method_not_allowed() -> Response {
-    method_not_allowed_problem().into_response()
+    generic_problem(StatusCode::METHOD_NOT_ALLOWED).into_response()
 }
 
 /// The response to a panic in a handler: logged, opaque 500.

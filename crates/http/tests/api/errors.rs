@@ -190,6 +190,21 @@ async fn the_openapi_document_describes_every_route_and_the_docs_are_served() {
     ] {
         assert!(document["paths"].get(path).is_some(), "{path} missing");
     }
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("component schemas");
+    let mut refs = Vec::new();
+    collect_refs(&document, &mut refs);
+    for r in &refs {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(schemas.contains_key(name), "{r} is not defined");
+    }
+    for name in schemas.keys() {
+        assert!(
+            name.starts_with(|c: char| c.is_ascii_uppercase()),
+            "schema {name} is not one of ours (a primitive leaked as a component?)"
+        );
+    }
 
     let app = TestApp::new().await;
     let served = app.get("/openapi.json").send().await;
@@ -198,4 +213,20 @@ async fn the_openapi_document_describes_every_route_and_the_docs_are_served() {
     let docs = app.get("/docs/").send().await;
     assert_eq!(docs.status, StatusCode::OK);
     assert!(docs.text().to_ascii_lowercase().contains("swagger"));
+}
+
+/// Every `$ref` in a JSON document.
+fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => out.push(r.to_owned()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
 }
