@@ -255,6 +255,19 @@ async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Resu
     Ok(latencies)
 }
 
+/// Fails fast (before minutes of measurements) when pgqueuer cannot run.
+fn pgqueuer_available() -> anyhow::Result<()> {
+    let out = Command::new("python3")
+        .args(["-c", "import pgqueuer, asyncpg"])
+        .output()
+        .context("--pgqueuer needs python3 on PATH")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "--pgqueuer needs the Python packages pgqueuer and asyncpg: pip install pgqueuer asyncpg"
+    );
+    Ok(())
+}
+
 fn pgqueuer(admin: &str, jobs: usize) -> anyhow::Result<f64> {
     let db = FreshDb::create(admin)?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/pgqueuer_drain.py");
@@ -294,6 +307,9 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
         !args.pgqueuer || args.postgres.is_some(),
         "--pgqueuer needs --postgres"
     );
+    if args.pgqueuer {
+        pgqueuer_available()?;
+    }
     let mut backends: Vec<(&str, Option<&str>)> = vec![("sqlite", None)];
     if let Some(admin) = args.postgres.as_deref() {
         backends.push(("postgres", Some(admin)));
