@@ -537,9 +537,7 @@ mod tests {
             idle_transaction_timeout: Duration::from_millis(1500),
             ..PgOptions::default()
         };
-        let Some((store, _db)) = crate::support::fresh_store(options).await else {
-            return;
-        };
+        let (store, _db) = crate::support::fresh_store(options).await;
         let job = NewJob {
             tenant_id: TenantId::new(),
             kind: JobKind::Noop,

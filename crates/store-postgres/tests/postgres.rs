@@ -84,9 +84,7 @@ async fn wait_for_listeners(url: &str, expected: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_on_one_node_wakes_streams_and_workers_on_another() {
-    let Some(db) = support::fresh_database().await else {
-        return;
-    };
+    let db = support::fresh_database().await;
     let a = PgStore::connect(&db.url, PgOptions::default())
         .await
         .expect("node a");
@@ -147,9 +145,7 @@ async fn a_commit_on_one_node_wakes_streams_and_workers_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claimers_on_separate_nodes_claim_every_job_exactly_once() {
-    let Some(db) = support::fresh_database().await else {
-        return;
-    };
+    let db = support::fresh_database().await;
     let setup = PgStore::connect(&db.url, PgOptions::default())
         .await
         .expect("setup node");
@@ -226,9 +222,7 @@ async fn the_password_never_appears_in_a_connection_error() {
 
 #[tokio::test]
 async fn a_database_migrated_by_a_newer_binary_is_refused() {
-    let Some((store, db)) = support::fresh_store(PgOptions::default()).await else {
-        return;
-    };
+    let (store, db) = support::fresh_store(PgOptions::default()).await;
     store.close().await;
     let mut conn = PgConnection::connect(&db.url).await.expect("connect");
     sqlx::query(
@@ -252,9 +246,7 @@ async fn a_database_migrated_by_a_newer_binary_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_following_the_log_never_skips_an_event_committed_concurrently() {
-    let Some((store, _db)) = support::fresh_store(PgOptions::default()).await else {
-        return;
-    };
+    let (store, _db) = support::fresh_store(PgOptions::default()).await;
     let store = Arc::new(store);
     let (tenant, project) = tenant_and_project(&store).await;
     let run = create_run(&store, tenant, project).await;
@@ -353,9 +345,7 @@ async fn until_listeners(conn: &mut PgConnection, what: &str, done: impl Fn(&[i3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listen_task_reconnects_after_losing_its_connection_and_stops_with_the_store() {
-    let Some(db) = support::fresh_database().await else {
-        return;
-    };
+    let db = support::fresh_database().await;
     let quiet = PgOptions {
         listen: false,
         ..PgOptions::default()
@@ -409,9 +399,7 @@ async fn the_listen_task_reconnects_after_losing_its_connection_and_stops_with_t
 
 #[tokio::test]
 async fn tls_connections_work_when_the_url_requires_them() {
-    let Some(db) = support::fresh_database().await else {
-        return;
-    };
+    let db = support::fresh_database().await;
     let separator = if db.url.contains('?') { '&' } else { '?' };
     let url = format!("{}{separator}sslmode=require", db.url);
     let store = PgStore::connect(

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 pub const EXE: &str = env!("CARGO_BIN_EXE_researchops");
 
-/// A fresh database, dropped on drop. `None` (skip) when PostgreSQL is unreachable outside CI.
+/// A fresh database, dropped on drop. Panics when PostgreSQL is unreachable: a test that did not run
+/// must not pass (leave these tests out with `RESEARCHOPS_TEST_POSTGRES=skip scripts/test.sh`).
 pub struct Database {
     pub url: String,
     name: String,
@@ -36,20 +37,17 @@ fn psql(sql: &str) -> bool {
 }
 
 impl Database {
-    pub fn fresh() -> Option<Self> {
+    pub fn fresh() -> Self {
         let name = format!("ro_scale_{}", uuid::Uuid::new_v4().simple());
-        if !psql(&format!("CREATE DATABASE \"{name}\"")) {
-            assert!(
-                std::env::var("CI").is_err(),
-                "PostgreSQL must be reachable on 127.0.0.1:5432 in CI"
-            );
-            eprintln!("skipped: PostgreSQL is not reachable on 127.0.0.1:5432");
-            return None;
-        }
-        Some(Self {
+        assert!(
+            psql(&format!("CREATE DATABASE \"{name}\"")),
+            "PostgreSQL is not reachable on 127.0.0.1:5432 (psql as postgres). Start it, or leave \
+             the PostgreSQL tests out with RESEARCHOPS_TEST_POSTGRES=skip scripts/test.sh."
+        );
+        Self {
             url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
             name,
-        })
+        }
     }
 }
 
