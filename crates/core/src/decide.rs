@@ -300,7 +300,10 @@ mod tests {
     fn only_failed_or_blocked_runs_are_retried() {
         let event = retry_decision(&run(RunStatus::Failed)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(event.event_type, EventType::State);
-        assert_eq!(event.message, "retry requested; resuming after stage outline");
+        assert_eq!(
+            event.message,
+            "retry requested; resuming after stage outline"
+        );
         assert_eq!(
             event.payload,
             serde_json::json!({ "from": "failed", "to": "queued" })

@@ -223,7 +223,11 @@ impl NewEvent {
     }
 
     /// The `state` event of a retry request (`from` is `failed` or `blocked`).
-    pub fn retry_requested(from: RunStatus, stage: Option<Stage>, checkpoint: Option<Stage>) -> Self {
+    pub fn retry_requested(
+        from: RunStatus,
+        stage: Option<Stage>,
+        checkpoint: Option<Stage>,
+    ) -> Self {
         let after = checkpoint.map_or("the start".into(), |s| format!("stage {s}"));
         Self::state(
             from,
@@ -244,7 +248,11 @@ impl NewEvent {
 
     /// `stage_start`.
     pub fn stage_started(stage: Stage) -> Self {
-        Self::info(EventType::StageStart, Some(stage), format!("{stage} started"))
+        Self::info(
+            EventType::StageStart,
+            Some(stage),
+            format!("{stage} started"),
+        )
     }
 
     /// `stage_finish` with the stage's counters as payload (`message` empty: "<stage> finished").

@@ -43,12 +43,12 @@ impl FailureCode {
     /// `(stable name, meaning)` — the table.
     pub const fn parts(self) -> (&'static str, &'static str) {
         match self {
-            FailureCode::NoEvidence => ("no_evidence", "no document or snippet matched the question"),
+            FailureCode::NoEvidence => {
+                ("no_evidence", "no document or snippet matched the question")
+            }
             FailureCode::StageTimeout => ("stage_timeout", "a stage ran past its time limit"),
             FailureCode::RunTimeout => ("run_timeout", "the run ran past its time limit"),
-            FailureCode::AttemptsExhausted => {
-                ("attempts_exhausted", "the job's attempts ran out")
-            }
+            FailureCode::AttemptsExhausted => ("attempts_exhausted", "the job's attempts ran out"),
             FailureCode::InternalError => ("internal_error", "a stage crashed or storage failed"),
             FailureCode::InvalidInput => ("invalid_input", "a stage rejected the run's input"),
         }

@@ -20,11 +20,11 @@ pub mod run;
 pub mod transfer;
 
 pub use error::{ErrorCode, StoreError};
-pub use failure::FailureCode;
 pub use event::{EventLevel, EventType, NewEvent, RunEvent};
 pub use evidence::{
     Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict,
 };
+pub use failure::FailureCode;
 pub use hub::{EventHub, EventNotice, JobWakeup};
 pub use identity::{Identity, Role};
 pub use ids::*;
