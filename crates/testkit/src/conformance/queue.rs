@@ -244,3 +244,82 @@ pub async fn noop_jobs_complete_in_batches_and_stale_completions_are_fenced(stor
         Err(StoreError::LeaseLost)
     ));
 }
+
+pub async fn claims_take_jobs_from_their_own_lane_only(store: Arc<dyn Store>) {
+    let t = tenant(&store).await;
+    let u = tenant(&store).await;
+    let a = Lane::private("a");
+    let b = Lane::private("b");
+    let jobs = [
+        NewJob::noop(t, a.clone()),
+        NewJob::noop(u, a.clone()),
+        NewJob::noop(t, b.clone()),
+        NewJob::noop(u, b.clone()),
+        NewJob::noop(u, Lane::default()),
+    ];
+    store.enqueue(&jobs).await.unwrap();
+    let p = project(&store, t, "p").await;
+    let run = match store
+        .create_run(
+            t,
+            NewRun {
+                lane: a.clone(),
+                ..new_run(p, "q", None)
+            },
+            3,
+        )
+        .await
+        .unwrap()
+    {
+        CreateRunOutcome::Created(id) => id,
+        other => panic!("expected a new run, got {other:?}"),
+    };
+    // Both rounds of the claim (one per tenant, then the oldest) stay inside the lane.
+    let in_b = store.claim(&b, "w", 100, LEASE).await.unwrap();
+    assert_eq!(in_b.len(), 2);
+    assert!(in_b.iter().all(|j| j.run_id.is_none()));
+    let in_default = store
+        .claim(&Lane::default(), "w", 100, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(in_default.len(), 1);
+    assert!(in_default[0].run_id.is_none());
+    let lease = Duration::from_millis(50);
+    let in_a = store.claim(&a, "w", 100, lease).await.unwrap();
+    assert_eq!(in_a.len(), 3);
+    assert_eq!(in_a.iter().filter(|j| j.run_id == Some(run)).count(), 1);
+    for lane in [&a, &b, &Lane::default()] {
+        assert!(store.claim(lane, "w", 100, LEASE).await.unwrap().is_empty());
+    }
+    // A rescued job goes back to its own lane.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(store.rescue_expired().await.unwrap() >= 3);
+    assert!(
+        store
+            .claim(&Lane::default(), "w", 100, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim(&a, "w", 100, LEASE).await.unwrap();
+    assert_eq!(again.len(), 3);
+    // A retry (an API request) queues the run's new job in the default lane.
+    let job = again.iter().find(|j| j.run_id == Some(run)).unwrap();
+    store.start_run(job.lease, run).await.unwrap();
+    let end = RunEnd::Failed {
+        code: FailureCode::InternalError,
+        reason: "boom".into(),
+        stage: None,
+    };
+    store.finish_run(job.lease, run, end).await.unwrap();
+    store.retry_run(t, run, 3).await.unwrap();
+    assert!(store.claim(&a, "w", 100, LEASE).await.unwrap().is_empty());
+    let retried = store
+        .claim(&Lane::default(), "w", 100, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.iter().map(|j| j.run_id).collect::<Vec<_>>(),
+        [Some(run)]
+    );
+}
