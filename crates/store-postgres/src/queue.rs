@@ -15,6 +15,11 @@
 //!    `last_claimed_at` moves to now — skipping tenant rows a concurrent claim is updating, which is
 //!    setting the same clock, so claims never wait on each other or deadlock.
 //!
+//! The skip scan orders by the whole key of `jobs_due_by_tenant` after the lane (only the first tenant
+//! id is used): ordered by `tenant_id` alone, the planner preferred the plain `jobs_by_tenant` index
+//! for the first step and filtered status and lane row by row, which walks every running or failed
+//! job of the lowest tenants; in the index's own order only the due-jobs index qualifies.
+//!
 //! The `UPDATE` finds its rows by primary key only. It needs no `status = 'queued'` test (the rows
 //! are locked and were rechecked when locked), and must not have one: that predicate makes the
 //! partial due-jobs index eligible, and on a table not yet analyzed the planner scanned all of it
@@ -53,10 +58,11 @@ SELECT pg_notify('researchops_jobs', '')";
 /// The claim (see the module docs). `$1` slots, `$2` owner, `$3` lease in milliseconds, `$4` lane.
 const CLAIM: &str = "\
 WITH RECURSIVE queued_tenants (tenant_id) AS ( \
-    (SELECT tenant_id FROM jobs WHERE status = 'queued' AND lane = $4 ORDER BY tenant_id LIMIT 1) \
+    (SELECT tenant_id FROM jobs WHERE status = 'queued' AND lane = $4 \
+     ORDER BY tenant_id, priority DESC, run_after, id LIMIT 1) \
     UNION ALL \
     SELECT (SELECT j.tenant_id FROM jobs j WHERE j.status = 'queued' AND j.lane = $4 \
-            AND j.tenant_id > q.tenant_id ORDER BY j.tenant_id LIMIT 1) \
+            AND j.tenant_id > q.tenant_id ORDER BY j.tenant_id, j.priority DESC, j.run_after, j.id LIMIT 1) \
     FROM queued_tenants q WHERE q.tenant_id IS NOT NULL \
 ), fair AS MATERIALIZED ( \
     SELECT j.id, t.last_claimed_at, t.id AS tenant_id \
