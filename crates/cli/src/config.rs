@@ -122,6 +122,7 @@ impl WorkerArgs {
                 self.shutdown_grace_seconds,
             )?,
             owner: researchops_worker::default_owner(),
+            lane: researchops_core::Lane::default(),
         })
     }
 }

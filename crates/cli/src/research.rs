@@ -1,14 +1,18 @@
 //! `researchops research "question"`: one run through the same store, queue, worker and pipeline as
 //! the server, on the embedded default, with a progress bar per stage, the artifacts written to a
 //! folder, and Ctrl-C cancelling the run cleanly.
+//!
+//! The run's job waits in a private queue lane (`research-<random>`) and the embedded worker claims
+//! from that lane only, so a `serve` sharing the data directory never executes the CLI's run, and the
+//! CLI never executes the server's queued runs against its own corpus.
 
 use crate::app::{open_connectors, open_storage};
 use crate::config::{CorpusArgs, StorageArgs, WorkerArgs};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use researchops_core::{
-    CreateRunOutcome, EventType, NewProject, NewRun, PageRequest, RunEvent, RunId, RunOptions,
-    RunStatus, Stage, Store, TenantId,
+    CreateRunOutcome, EventType, Lane, NewProject, NewRun, PageRequest, RunEvent, RunId,
+    RunOptions, RunStatus, Stage, Store, TenantId,
 };
 use researchops_worker::Worker;
 use std::collections::HashMap;
@@ -154,6 +158,9 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
         .map_err(|e| ResearchError::Usage(e.to_string()))?;
     // Notice Ctrl-C quickly: the heartbeat carries cancel requests to the running stage.
     worker_config.heartbeat = worker_config.heartbeat.min(Duration::from_millis(500));
+    // This process's own lane: its worker executes its run and nothing else.
+    let lane = Lane::private("research");
+    worker_config.lane = lane.clone();
     let storage = open_storage(&args.storage, worker_config.lease).await?;
     let connectors = open_connectors(&args.corpus, &args.storage.data_dir)
         .map_err(|e| ResearchError::Usage(format!("{e:#}")))?;
@@ -177,6 +184,7 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
         sources: vec!["local".into()],
         options: RunOptions::default(),
         client_request_id: None,
+        lane,
     };
     let run_id = match store
         .create_run(tenant, run, args.worker.max_attempts)

@@ -1,7 +1,9 @@
-//! Run events: the append-only log a run writes and clients stream.
+//! Run events: the append-only log a run writes and clients stream, and the constructors of every
+//! event the stores write — the wording of run events lives here and nowhere else.
 
+use crate::failure::FailureCode;
 use crate::ids::{EventId, RunId};
-use crate::run::Stage;
+use crate::run::{RunStatus, Stage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -172,9 +174,135 @@ impl NewEvent {
         }
     }
 
+    /// `run.created`, with the question and the sources in the payload.
+    pub fn run_created(question: &str, sources: &[String]) -> Self {
+        Self::info(EventType::RunCreated, None, "run created")
+            .with_payload(serde_json::json!({ "question": question, "sources": sources }))
+    }
+
+    /// `run.queued`, written with `run.created`.
+    pub fn run_queued() -> Self {
+        Self::info(EventType::RunQueued, None, "run queued")
+    }
+
+    /// A `state` event for the transition `from → to`.
+    pub fn state(
+        from: RunStatus,
+        to: RunStatus,
+        stage: Option<Stage>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::info(EventType::State, stage, message)
+            .with_payload(serde_json::json!({ "from": from, "to": to }))
+    }
+
+    /// The `state` event of a run reaching a terminal `to`.
+    pub fn run_ended(from: RunStatus, to: RunStatus, stage: Option<Stage>) -> Self {
+        Self::state(from, to, stage, format!("run {to}"))
+    }
+
+    /// The `error` event of a failed run (written before its `state` event).
+    pub fn run_failed(stage: Option<Stage>, code: FailureCode, reason: &str) -> Self {
+        Self {
+            level: EventLevel::Error,
+            stage,
+            event_type: EventType::Error,
+            message: reason.to_string(),
+            payload: serde_json::json!({ "error_code": code, "reason": reason }),
+        }
+    }
+
+    /// The `state` event of a worker starting a queued run after `checkpoint`.
+    pub fn run_started(checkpoint: Option<Stage>) -> Self {
+        Self::state(
+            RunStatus::Queued,
+            RunStatus::Running,
+            checkpoint,
+            format!("run started at stage {}", resume_stage(checkpoint)),
+        )
+    }
+
+    /// The `state` event of a retry request (`from` is `failed` or `blocked`).
+    pub fn retry_requested(
+        from: RunStatus,
+        stage: Option<Stage>,
+        checkpoint: Option<Stage>,
+    ) -> Self {
+        let after = checkpoint.map_or("the start".into(), |s| format!("stage {s}"));
+        Self::state(
+            from,
+            RunStatus::Queued,
+            stage,
+            format!("retry requested; resuming after {after}"),
+        )
+    }
+
+    /// The `log` event of a cancel requested while the run is executing.
+    pub fn cancel_requested(stage: Option<Stage>) -> Self {
+        Self::info(
+            EventType::Log,
+            stage,
+            "cancel requested; the run stops at the next checkpoint",
+        )
+    }
+
+    /// `stage_start`.
+    pub fn stage_started(stage: Stage) -> Self {
+        Self::info(
+            EventType::StageStart,
+            Some(stage),
+            format!("{stage} started"),
+        )
+    }
+
+    /// `stage_finish` with the stage's counters as payload (`message` empty: "<stage> finished").
+    pub fn stage_finished(stage: Stage, message: &str, usage: serde_json::Value) -> Self {
+        let message = if message.is_empty() {
+            format!("{stage} finished")
+        } else {
+            message.to_string()
+        };
+        Self::info(EventType::StageFinish, Some(stage), message).with_payload(usage)
+    }
+
+    /// The `warn` event of a retryable error: the job waits `wait_ms` until `retry_at`.
+    pub fn retry_scheduled(retry_at: DateTime<Utc>, wait_ms: i64, reason: &str) -> Self {
+        Self::warn(
+            None,
+            format!(
+                "retryable error, retrying in {:.1} s: {reason}",
+                wait_ms.max(0) as f64 / 1000.0
+            ),
+        )
+        .with_payload(serde_json::json!({ "retry_at": retry_at, "reason": reason }))
+    }
+
+    /// The `warn` event of a rescue: worker `owner` stopped heartbeating during `attempt`; the run
+    /// resumes after `checkpoint`.
+    pub fn lease_expired(
+        stage: Option<Stage>,
+        owner: &str,
+        attempt: i64,
+        checkpoint: Option<Stage>,
+    ) -> Self {
+        Self::warn(
+            stage,
+            format!(
+                "worker {owner} stopped responding (lease expired); the run resumes at stage {}",
+                resume_stage(checkpoint)
+            ),
+        )
+        .with_payload(serde_json::json!({ "reason": "lease_expired", "attempt": attempt }))
+    }
+
     /// Replaces the payload.
     pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
         self.payload = payload;
         self
     }
+}
+
+/// The stage a run resumes at after `checkpoint` (`export` when every stage is committed).
+fn resume_stage(checkpoint: Option<Stage>) -> Stage {
+    Stage::after_checkpoint(checkpoint).unwrap_or(Stage::Export)
 }

@@ -1,6 +1,7 @@
 //! Evidence and outputs of a run: sources, immutable snapshots, citeable snippets, the claim map and
 //! artifacts. Rows are written once by the stage that produces them and never updated.
 
+use crate::failure::FailureCode;
 use crate::ids::{ArtifactId, RunId, SnapshotId, SnippetId, SourceId};
 use crate::run::Stage;
 use chrono::{DateTime, Utc};
@@ -173,10 +174,10 @@ pub struct StageCommit {
 pub enum RunEnd {
     /// All stages committed.
     Succeeded,
-    /// A fatal error; `code` is one of `run::run_error`.
+    /// A fatal error.
     Failed {
         /// Stable code.
-        code: String,
+        code: FailureCode,
         /// Reason for people.
         reason: String,
         /// The stage it failed in.

@@ -4,9 +4,11 @@
 //! This crate does no I/O and knows neither axum nor sqlx: the store crates implement [`Store`] and
 //! [`Queue`], the HTTP crate maps [`ErrorCode`] to responses, the worker drives runs through the ports.
 
+pub mod decide;
 pub mod error;
 pub mod event;
 pub mod evidence;
+pub mod failure;
 pub mod hub;
 pub mod identity;
 pub mod ids;
@@ -22,11 +24,14 @@ pub use event::{EventLevel, EventType, NewEvent, RunEvent};
 pub use evidence::{
     Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict,
 };
+pub use failure::FailureCode;
 pub use hub::{EventHub, EventNotice, JobWakeup};
 pub use identity::{Identity, Role};
 pub use ids::*;
 pub use page::{Page, PageRequest};
 pub use ports::{BlobInfo, BlobStore, RunStart, StageGate, Store};
 pub use project::{NewProject, Project, ProjectPatch};
-pub use queue::{ClaimedJob, Heartbeat, JobKind, JobOutcome, Lease, NewJob, Queue, QueueStats};
-pub use run::{CreateRunOutcome, NewRun, Run, RunOptions, RunStatus, Stage, run_error};
+pub use queue::{
+    ClaimedJob, Heartbeat, JobKind, JobOutcome, Lane, Lease, NewJob, Queue, QueueStats,
+};
+pub use run::{CreateRunOutcome, NewRun, Run, RunOptions, RunStatus, Stage};

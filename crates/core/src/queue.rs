@@ -40,6 +40,70 @@ impl JobKind {
     }
 }
 
+/// The queue partition a job waits in. A claim takes jobs from one lane only, so processes that
+/// share a database never execute each other's jobs: `serve` and `worker` claim from
+/// [`Lane::default`] (`default`), `researchops research` from a private lane of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lane(String);
+
+impl Lane {
+    /// The lane of every job the API creates.
+    pub const DEFAULT: &'static str = "default";
+    /// The longest lane name.
+    pub const MAX_LEN: usize = 64;
+
+    /// A lane by name: 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`.
+    pub fn new(name: &str) -> Result<Lane, String> {
+        let valid = !name.is_empty()
+            && name.len() <= Self::MAX_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if valid {
+            Ok(Lane(name.to_string()))
+        } else {
+            Err(format!(
+                "invalid lane `{name}`: use 1-{} characters of a-z, 0-9, '-', '_', '.'",
+                Self::MAX_LEN
+            ))
+        }
+    }
+
+    /// A fresh lane no other process uses: `<purpose>-<random>` (the purpose is cut to fit).
+    pub fn private(purpose: &str) -> Lane {
+        let purpose: String = purpose
+            .chars()
+            .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+            .take(Self::MAX_LEN - 33)
+            .collect();
+        Lane(format!("{purpose}-{}", Uuid::new_v4().simple()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Lane {
+    fn default() -> Self {
+        Lane(Self::DEFAULT.to_string())
+    }
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for Lane {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Lane::new(s)
+    }
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug)]
 pub struct NewJob {
@@ -51,8 +115,41 @@ pub struct NewJob {
     pub run_id: Option<RunId>,
     /// Kind-specific input.
     pub payload: serde_json::Value,
-    /// Attempts before the job fails for good.
+    /// Attempts before the job fails for good (at least 1 is used; see [`NewJob::attempt_limit`]).
     pub max_attempts: i32,
+    /// The lane it waits in.
+    pub lane: Lane,
+}
+
+impl NewJob {
+    /// The job that executes a run (created with the run, or by a retry).
+    pub fn for_run(tenant: TenantId, run: RunId, max_attempts: i32, lane: Lane) -> NewJob {
+        NewJob {
+            tenant_id: tenant,
+            kind: JobKind::Run,
+            run_id: Some(run),
+            payload: serde_json::json!({}),
+            max_attempts,
+            lane,
+        }
+    }
+
+    /// A job that does nothing, in `lane` (queue benchmarks and tests).
+    pub fn noop(tenant: TenantId, lane: Lane) -> NewJob {
+        NewJob {
+            tenant_id: tenant,
+            kind: JobKind::Noop,
+            run_id: None,
+            payload: serde_json::json!({}),
+            max_attempts: 3,
+            lane,
+        }
+    }
+
+    /// The attempt limit stored: `max_attempts`, at least 1.
+    pub fn attempt_limit(&self) -> i32 {
+        self.max_attempts.max(1)
+    }
 }
 
 /// Proof of ownership of a claimed job.
@@ -130,10 +227,12 @@ pub trait Queue: Send + Sync + 'static {
     /// Enqueues jobs in one transaction.
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<JobId>, StoreError>;
 
-    /// Claims up to `max` due jobs for `owner`, rotating across tenants, each with a fresh lease of
-    /// `lease` duration. Returns at most `max` jobs (none when the queue is empty).
+    /// Claims up to `max` due jobs of `lane` for `owner`, rotating across tenants, each with a fresh
+    /// lease of `lease` duration. Returns at most `max` jobs (none when the lane is empty); never a
+    /// job of another lane.
     async fn claim(
         &self,
+        lane: &Lane,
         owner: &str,
         max: usize,
         lease: Duration,
@@ -150,7 +249,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn finish_jobs(&self, done: &[(Lease, JobOutcome)]) -> Result<usize, StoreError>;
 
     /// Requeues jobs whose lease expired (a warn event on their run), or fails them (and their run)
-    /// when their attempts are used up. Returns how many were rescued.
+    /// when their attempts are used up, in every lane (a job keeps its lane), as
+    /// [`crate::decide::ExpiredLease`] decides. Returns how many were rescued.
     async fn rescue_expired(&self) -> Result<usize, StoreError>;
 
     /// Counters.

@@ -2,7 +2,9 @@
 //!
 //! The transition table here is the only one; stores guard every update with the expected state.
 
+use crate::failure::FailureCode;
 use crate::ids::{ProjectId, RunId};
+use crate::queue::Lane;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -59,6 +61,17 @@ impl RunStatus {
             self,
             RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled | RunStatus::Blocked
         )
+    }
+
+    /// The run's `finish_reason` once it reached this state: `completed`, `canceled` or `failed`
+    /// (`None` for states a run leaves again).
+    pub fn finish_reason(self) -> Option<&'static str> {
+        match self {
+            RunStatus::Succeeded => Some("completed"),
+            RunStatus::Canceled => Some("canceled"),
+            RunStatus::Failed | RunStatus::Blocked => Some("failed"),
+            RunStatus::Created | RunStatus::Queued | RunStatus::Running => None,
+        }
     }
 
     /// Whether the run is waiting for or being executed by a worker.
@@ -192,22 +205,6 @@ impl FromStr for Stage {
     }
 }
 
-/// Stable `error_code` values of failed runs.
-pub mod run_error {
-    /// Retrieval found no document matching the question.
-    pub const NO_EVIDENCE: &str = "no_evidence";
-    /// A stage ran past its time limit.
-    pub const STAGE_TIMEOUT: &str = "stage_timeout";
-    /// The whole run ran past its time limit.
-    pub const RUN_TIMEOUT: &str = "run_timeout";
-    /// The worker's attempts ran out (crashes, lost leases, retryable errors).
-    pub const ATTEMPTS_EXHAUSTED: &str = "attempts_exhausted";
-    /// The pipeline panicked or hit an unexpected fault (a bug).
-    pub const INTERNAL: &str = "internal_error";
-    /// The run's input was rejected by a stage.
-    pub const INVALID_INPUT: &str = "invalid_input";
-}
-
 /// Tunables a client may pass in `options`; every field has a default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
@@ -286,7 +283,7 @@ pub struct Run {
     pub attempt: i64,
     /// Why it failed, for people.
     pub failure_reason: Option<String>,
-    /// Why it failed, for programs (see [`run_error`]).
+    /// Why it failed, for programs: a [`FailureCode`] name (kept as stored; see [`Run::failure_code`]).
     pub error_code: Option<String>,
     /// `completed`, `failed` or `canceled` once terminal.
     pub finish_reason: Option<String>,
@@ -295,6 +292,13 @@ pub struct Run {
     pub usage: serde_json::Value,
     /// The idempotency key it was created with.
     pub client_request_id: Option<String>,
+}
+
+impl Run {
+    /// The failure code, when the stored one is in this binary's table.
+    pub fn failure_code(&self) -> Option<FailureCode> {
+        self.error_code.as_deref().and_then(|c| c.parse().ok())
+    }
 }
 
 /// A validated run to create.
@@ -310,6 +314,9 @@ pub struct NewRun {
     pub options: RunOptions,
     /// Idempotency key, unique per tenant.
     pub client_request_id: Option<String>,
+    /// The queue lane its job waits in ([`Lane::default`] for the API). Not part of the request's
+    /// fingerprint: it says who executes the run, not what the run is.
+    pub lane: Lane,
 }
 
 /// What creating a run yielded.

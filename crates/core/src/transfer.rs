@@ -115,6 +115,7 @@ pub const TABLES: &[TableSpec] = &[
             ("last_error", Text),
             ("created_at", TimeMs),
             ("updated_at", TimeMs),
+            ("lane", Text),
         ],
     },
     TableSpec {

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::state::KNOWN_SOURCES;
-use researchops_core::{NewProject, NewRun, ProjectId, ProjectPatch, RunOptions};
+use researchops_core::{Lane, NewProject, NewRun, ProjectId, ProjectPatch, RunOptions};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
@@ -179,6 +179,7 @@ pub fn new_run(
         sources,
         options,
         client_request_id: body.client_request_id,
+        lane: Lane::default(),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use crate::model::{CheckedClaim, DraftOutput, FactcheckOutput, IngestOutput, ValidateOutput};
 use crate::{StageContext, StageError, to_value, usage};
-use researchops_core::{Claim, SnippetId, Stage, StageCommit, Verdict, run_error};
+use researchops_core::{Claim, FailureCode, SnippetId, Stage, StageCommit, Verdict};
 use researchops_search::content_terms;
 use std::collections::{HashMap, HashSet};
 
@@ -45,7 +45,7 @@ pub(crate) fn validate(cx: &StageContext<'_>) -> Result<StageCommit, StageError>
     }
     if claims == 0 {
         return Err(StageError::Fatal {
-            code: run_error::NO_EVIDENCE,
+            code: FailureCode::NoEvidence,
             reason: "the evidence yielded no citeable claims for this question".into(),
         });
     }
@@ -126,7 +126,7 @@ pub(crate) fn factcheck(cx: &StageContext<'_>) -> Result<StageCommit, StageError
         .count();
     if supported == 0 {
         return Err(StageError::Fatal {
-            code: run_error::NO_EVIDENCE,
+            code: FailureCode::NoEvidence,
             reason: "no drafted claim is supported by its cited evidence".into(),
         });
     }

@@ -7,7 +7,7 @@ use crate::model::{
     SectionPlan,
 };
 use crate::{StageContext, StageError, to_value, usage};
-use researchops_core::{NewEvent, SnippetId, Stage, StageCommit, run_error};
+use researchops_core::{FailureCode, NewEvent, SnippetId, Stage, StageCommit};
 use researchops_search::similarity::cosine;
 use researchops_search::{
     SnippetIndex, SparseVec, TfIdf, content_terms, distinctive_terms, leader_clusters, mmr,
@@ -181,7 +181,7 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
     let pool: Vec<&EvidenceSnippet> = ingest.snippets().filter(|s| citeable(&s.text)).collect();
     if pool.is_empty() {
         return Err(StageError::Fatal {
-            code: run_error::NO_EVIDENCE,
+            code: FailureCode::NoEvidence,
             reason: "the retrieved documents contain no citeable sentences".into(),
         });
     }

@@ -14,7 +14,7 @@ mod ingest;
 pub mod model;
 mod retrieve;
 
-use researchops_core::{BlobStore, NewEvent, Run, Stage, StageCommit, run_error};
+use researchops_core::{BlobStore, FailureCode, NewEvent, Run, Stage, StageCommit};
 use researchops_sources::LocalSearch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,11 +68,11 @@ pub struct StageContext<'a> {
 /// Why a stage did not produce its outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    /// The run cannot succeed; `code` is one of `researchops_core::run_error`.
+    /// The run cannot succeed.
     #[error("{reason}")]
     Fatal {
         /// Stable code.
-        code: &'static str,
+        code: FailureCode,
         /// For people.
         reason: String,
     },
@@ -87,7 +87,7 @@ pub enum StageError {
 impl StageError {
     pub(crate) fn internal(reason: impl Into<String>) -> Self {
         StageError::Fatal {
-            code: run_error::INTERNAL,
+            code: FailureCode::InternalError,
             reason: reason.into(),
         }
     }

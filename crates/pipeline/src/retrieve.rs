@@ -4,7 +4,7 @@
 
 use crate::model::{RetrieveOutput, RetrievedDoc};
 use crate::{StageContext, StageError, to_value, usage};
-use researchops_core::{NewEvent, Stage, StageCommit, run_error};
+use researchops_core::{FailureCode, NewEvent, Stage, StageCommit};
 use std::collections::HashSet;
 
 pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
@@ -63,7 +63,7 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
     let documents = dedupe_and_rank(documents, keep);
     if documents.is_empty() {
         return Err(StageError::Fatal {
-            code: run_error::NO_EVIDENCE,
+            code: FailureCode::NoEvidence,
             reason: format!(
                 "no document in the selected sources ({}) matches any term of the question",
                 cx.run.sources.join(", ")

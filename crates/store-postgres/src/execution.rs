@@ -6,12 +6,12 @@
 use crate::PgStore;
 use crate::evidence;
 use crate::notify::Hints;
-use crate::rows::{self, RunLock, db_err, insert_event, lock_run, parse, reread, state_event};
-use crate::runs::end_run;
+use crate::rows::{self, RunLock, db_err, insert_event, lock_run, parse, reread};
+use crate::transitions::end_run;
 use chrono::{DateTime, Utc};
 use researchops_core::{
-    EventType, Lease, NewEvent, Run, RunEnd, RunId, RunStart, RunStatus, Stage, StageCommit,
-    StageGate, StoreError, TenantId,
+    Lease, NewEvent, Run, RunEnd, RunId, RunStart, RunStatus, Stage, StageCommit, StageGate,
+    StoreError, TenantId,
 };
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
@@ -76,14 +76,7 @@ pub(crate) async fn start_run(
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            let resume = Stage::after_checkpoint(lock.run.checkpoint)
-                .map_or("export".into(), |s| s.to_string());
-            let event = state_event(
-                RunStatus::Queued,
-                RunStatus::Running,
-                lock.run.checkpoint,
-                format!("run started at stage {resume}"),
-            );
+            let event = NewEvent::run_started(lock.run.checkpoint);
             hints.event(insert_event(&mut tx, &lock, &event).await?);
         }
         RunStatus::Running => {
@@ -124,11 +117,7 @@ pub(crate) async fn begin_stage(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let event = NewEvent::info(
-        EventType::StageStart,
-        Some(stage),
-        format!("{stage} started"),
-    );
+    let event = NewEvent::stage_started(stage);
     let hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     store.commit(tx, hints).await?;
     Ok(StageGate::Proceed)
@@ -184,12 +173,7 @@ pub(crate) async fn finish_stage(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    let message = if commit.message.is_empty() {
-        format!("{stage} finished")
-    } else {
-        commit.message
-    };
-    let event = NewEvent::info(EventType::StageFinish, Some(stage), message).with_payload(usage);
+    let event = NewEvent::stage_finished(stage, &commit.message, usage);
     let hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     store.commit(tx, hints).await
 }
@@ -211,7 +195,7 @@ pub(crate) async fn finish_run(
             reason,
             stage: failed_in,
         } => {
-            let error = Some((code.as_str(), reason.as_str()));
+            let error = Some((*code, reason.as_str()));
             let stage = failed_in.or(stage);
             end_run(&mut tx, &lock, RunStatus::Failed, error, stage).await?
         }
@@ -245,15 +229,8 @@ pub(crate) async fn defer_run(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    let wait = (run_after - Utc::now()).num_milliseconds().max(0);
-    let event = NewEvent::warn(
-        None,
-        format!(
-            "retryable error, retrying in {:.1} s: {reason}",
-            wait as f64 / 1000.0
-        ),
-    )
-    .with_payload(serde_json::json!({ "retry_at": run_after, "reason": reason }));
+    let wait = (run_after - Utc::now()).num_milliseconds();
+    let event = NewEvent::retry_scheduled(run_after, wait, reason);
     let mut hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     hints.jobs();
     store.commit(tx, hints).await

@@ -32,6 +32,7 @@ mod queue;
 mod rows;
 mod runs;
 mod transfer;
+mod transitions;
 
 use async_trait::async_trait;
 use researchops_core::{
@@ -532,22 +533,16 @@ mod tests {
     /// its late commit must fail.
     #[tokio::test]
     async fn a_transaction_left_idle_past_the_timeout_releases_its_job_to_the_rescuer() {
-        use researchops_core::{JobKind, NewJob, Queue, TenantId};
+        use researchops_core::{Lane, NewJob, Queue, TenantId};
         let options = PgOptions {
             idle_transaction_timeout: Duration::from_millis(1500),
             ..PgOptions::default()
         };
         let (store, _db) = crate::support::fresh_store(options).await;
-        let job = NewJob {
-            tenant_id: TenantId::new(),
-            kind: JobKind::Noop,
-            run_id: None,
-            payload: serde_json::json!({}),
-            max_attempts: 3,
-        };
+        let job = NewJob::noop(TenantId::new(), Lane::default());
         store.enqueue(&[job]).await.unwrap();
         let claimed = store
-            .claim("frozen", 1, Duration::from_millis(200))
+            .claim(&Lane::default(), "frozen", 1, Duration::from_millis(200))
             .await
             .unwrap();
         let mut frozen = store.begin().await.unwrap();
@@ -569,7 +564,7 @@ mod tests {
             "the frozen session was ended"
         );
         let again = store
-            .claim("rescuer", 1, Duration::from_secs(30))
+            .claim(&Lane::default(), "rescuer", 1, Duration::from_secs(30))
             .await
             .unwrap();
         assert_eq!(again[0].lease.job_id, claimed[0].lease.job_id);

@@ -1,9 +1,11 @@
 //! The durable queue on PostgreSQL: fair `SKIP LOCKED` claims with a fresh lease token per job,
 //! fenced and batched completions, heartbeats, rescue of expired leases, and counters.
 //!
-//! A claim is one statement (so one round trip and an implicit transaction):
-//! 1. the fair round: the tenants with queued jobs (found by a skip scan over the queued-jobs index,
-//!    so idle tenants cost nothing), least recently served first, each contributing its first due job
+//! A claim is one statement (so one round trip and an implicit transaction), and sees only the jobs
+//! of the lane it claims from (`lane` is the leading column of both queued-jobs indexes, so every step
+//! below stays index-driven within the lane):
+//! 1. the fair round: the tenants with queued jobs in the lane (found by a skip scan over the
+//!    queued-jobs index, so idle tenants cost nothing), least recently served first, each contributing its first due job
 //!    (by priority, then due time, then id) via a `LATERAL … FOR UPDATE SKIP LOCKED LIMIT 1`
 //!    subquery — one job per tenant, so one tenant's burst cannot starve the others. (`DISTINCT ON`
 //!    cannot be combined with `FOR UPDATE`, hence the lateral.) Rows another claimer holds are
@@ -13,6 +15,11 @@
 //!    `last_claimed_at` moves to now — skipping tenant rows a concurrent claim is updating, which is
 //!    setting the same clock, so claims never wait on each other or deadlock.
 //!
+//! The skip scan orders by the whole key of `jobs_due_by_tenant` after the lane (only the first tenant
+//! id is used): ordered by `tenant_id` alone, the planner preferred the plain `jobs_by_tenant` index
+//! for the first step and filtered status and lane row by row, which walks every running or failed
+//! job of the lowest tenants; in the index's own order only the due-jobs index qualifies.
+//!
 //! The `UPDATE` finds its rows by primary key only. It needs no `status = 'queued'` test (the rows
 //! are locked and were rechecked when locked), and must not have one: that predicate makes the
 //! partial due-jobs index eligible, and on a table not yet analyzed the planner scanned all of it
@@ -21,35 +28,17 @@
 use crate::PgStore;
 use crate::notify::Hints;
 use crate::rows::{self, db_err, get, lock_run};
-use crate::runs::end_run;
+use crate::transitions::end_run;
 use async_trait::async_trait;
+use researchops_core::decide::{ExpiredLease, RescueEffect};
 use researchops_core::{
-    ClaimedJob, Heartbeat, JobId, JobKind, JobOutcome, Lease, NewEvent, NewJob, Queue, QueueStats,
-    RunStatus, Stage, StoreError, run_error,
+    ClaimedJob, Heartbeat, JobId, JobKind, JobOutcome, Lane, Lease, NewJob, Queue, QueueStats,
+    RunStatus, StoreError,
 };
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Inserts one queued job inside the caller's transaction (the tenant must exist).
-pub(crate) async fn insert_job(conn: &mut PgConnection, job: &NewJob) -> Result<JobId, StoreError> {
-    let id = JobId::new();
-    sqlx::query(
-        "INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, now(), now(), now())",
-    )
-    .bind(id.0)
-    .bind(job.tenant_id.0)
-    .bind(job.kind.as_str())
-    .bind(job.run_id.map(|r| r.0))
-    .bind(&job.payload)
-    .bind(job.max_attempts.max(1))
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
-    Ok(id)
-}
 
 /// Enqueues jobs (creating unknown tenants) and announces them, in one statement.
 const ENQUEUE: &str = "\
@@ -58,20 +47,22 @@ WITH new_tenants AS ( \
     ON CONFLICT (id) DO NOTHING \
 ), new_jobs AS ( \
     INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, \
-                      created_at, updated_at) \
-    SELECT u.id, u.tenant_id, u.kind, u.run_id, u.payload, 'queued', 0, u.max_attempts, now(), now(), now() \
-    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::jsonb[], $6::int4[]) \
-      AS u (id, tenant_id, kind, run_id, payload, max_attempts) \
+                      created_at, updated_at, lane) \
+    SELECT u.id, u.tenant_id, u.kind, u.run_id, u.payload, 'queued', 0, u.max_attempts, now(), now(), now(), \
+           u.lane \
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::jsonb[], $6::int4[], $7::text[]) \
+      AS u (id, tenant_id, kind, run_id, payload, max_attempts, lane) \
 ) \
 SELECT pg_notify('researchops_jobs', '')";
 
-/// The claim (see the module docs). `$1` slots, `$2` owner, `$3` lease in milliseconds.
+/// The claim (see the module docs). `$1` slots, `$2` owner, `$3` lease in milliseconds, `$4` lane.
 const CLAIM: &str = "\
 WITH RECURSIVE queued_tenants (tenant_id) AS ( \
-    (SELECT tenant_id FROM jobs WHERE status = 'queued' ORDER BY tenant_id LIMIT 1) \
+    (SELECT tenant_id FROM jobs WHERE status = 'queued' AND lane = $4 \
+     ORDER BY tenant_id, priority DESC, run_after, id LIMIT 1) \
     UNION ALL \
-    SELECT (SELECT j.tenant_id FROM jobs j WHERE j.status = 'queued' AND j.tenant_id > q.tenant_id \
-            ORDER BY j.tenant_id LIMIT 1) \
+    SELECT (SELECT j.tenant_id FROM jobs j WHERE j.status = 'queued' AND j.lane = $4 \
+            AND j.tenant_id > q.tenant_id ORDER BY j.tenant_id, j.priority DESC, j.run_after, j.id LIMIT 1) \
     FROM queued_tenants q WHERE q.tenant_id IS NOT NULL \
 ), fair AS MATERIALIZED ( \
     SELECT j.id, t.last_claimed_at, t.id AS tenant_id \
@@ -81,7 +72,7 @@ WITH RECURSIVE queued_tenants (tenant_id) AS ( \
         ORDER BY last_claimed_at, id OFFSET 0 \
     ) t CROSS JOIN LATERAL ( \
         SELECT id FROM jobs \
-        WHERE tenant_id = t.id AND status = 'queued' AND run_after <= now() \
+        WHERE tenant_id = t.id AND status = 'queued' AND lane = $4 AND run_after <= now() \
         ORDER BY priority DESC, run_after, id \
         LIMIT 1 FOR UPDATE SKIP LOCKED \
     ) j \
@@ -89,7 +80,7 @@ WITH RECURSIVE queued_tenants (tenant_id) AS ( \
     LIMIT $1 \
 ), oldest AS MATERIALIZED ( \
     SELECT id, priority, run_after FROM jobs \
-    WHERE status = 'queued' AND run_after <= now() AND id NOT IN (SELECT id FROM fair) \
+    WHERE status = 'queued' AND lane = $4 AND run_after <= now() AND id NOT IN (SELECT id FROM fair) \
     ORDER BY priority DESC, run_after, id \
     LIMIT greatest($1 - (SELECT count(*) FROM fair), 0) \
     FOR UPDATE SKIP LOCKED \
@@ -245,11 +236,8 @@ impl Queue for PgStore {
                     .collect::<Vec<_>>(),
             )
             .bind(jobs.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
-            .bind(
-                jobs.iter()
-                    .map(|j| j.max_attempts.max(1))
-                    .collect::<Vec<i32>>(),
-            )
+            .bind(jobs.iter().map(NewJob::attempt_limit).collect::<Vec<i32>>())
+            .bind(jobs.iter().map(|j| j.lane.as_str()).collect::<Vec<_>>())
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
@@ -259,6 +247,7 @@ impl Queue for PgStore {
 
     async fn claim(
         &self,
+        lane: &Lane,
         owner: &str,
         max: usize,
         lease: Duration,
@@ -270,6 +259,7 @@ impl Queue for PgStore {
             .bind(i64::try_from(max).unwrap_or(i64::MAX))
             .bind(owner)
             .bind(millis(lease))
+            .bind(lane.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
@@ -339,58 +329,57 @@ impl Queue for PgStore {
         if expired.is_empty() {
             return Ok(0);
         }
+        let leases: Vec<ExpiredLease<'_>> = expired
+            .iter()
+            .map(|(_, _, _, attempts, max_attempts, owner)| ExpiredLease {
+                attempts: i64::from(*attempts),
+                max_attempts: i64::from(*max_attempts),
+                owner: owner.as_deref(),
+            })
+            .collect();
+        // Failed jobs keep their lease owner for inspection; requeued ones lose it.
         sqlx::query(
-            "UPDATE jobs SET \
-               status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               run_after = CASE WHEN attempts >= max_attempts THEN run_after ELSE now() END, \
-               last_error = 'lease expired (worker ' || COALESCE(lease_owner, 'unknown') || ')' \
-                 || CASE WHEN attempts >= max_attempts THEN ' on the last attempt' ELSE '' END, \
-               lease_token = NULL, \
-               lease_owner = CASE WHEN attempts >= max_attempts THEN lease_owner END, \
-               lease_expires_at = CASE WHEN attempts >= max_attempts THEN lease_expires_at END, \
+            "UPDATE jobs SET status = u.status, last_error = u.error, lease_token = NULL, \
+               run_after = CASE WHEN u.status = 'queued' THEN now() ELSE run_after END, \
+               lease_owner = CASE WHEN u.status = 'queued' THEN NULL ELSE lease_owner END, \
+               lease_expires_at = CASE WHEN u.status = 'queued' THEN NULL ELSE lease_expires_at END, \
                updated_at = now() \
-             WHERE id = ANY($1)",
+             FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u (id, status, error) \
+             WHERE jobs.id = u.id",
         )
         .bind(expired.iter().map(|e| e.0).collect::<Vec<Uuid>>())
+        .bind(leases.iter().map(ExpiredLease::job_status).collect::<Vec<_>>())
+        .bind(leases.iter().map(ExpiredLease::job_error).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         let mut hints = Hints::default();
         hints.jobs();
-        for (job, tenant, run, attempts, max_attempts, owner) in &expired {
+        for ((job, tenant, run, ..), lease) in expired.iter().zip(&leases) {
             let Some(run) = run else { continue };
-            // Job row (locked above), then run row: the fence's order.
+            // Job row (locked above), then run row: the fence's order. A run that is gone has
+            // nothing to update; any other error aborts the whole rescue (rolled back, retried on
+            // the next round).
             let lock = match lock_run(&mut tx, (*tenant).into(), (*run).into()).await {
                 Ok(lock) => lock,
                 Err(StoreError::NotFound) => continue,
                 Err(e) => return Err(e),
             };
-            if lock.run.status != RunStatus::Running {
-                continue;
-            }
-            if attempts >= max_attempts {
-                let reason =
-                    format!("the worker's lease expired on attempt {attempts} of {max_attempts}");
-                let error = Some((run_error::ATTEMPTS_EXHAUSTED, reason.as_str()));
-                let stage = lock.run.current_stage;
-                hints.event(end_run(&mut tx, &lock, RunStatus::Failed, error, stage).await?);
-                sqlx::query("DELETE FROM jobs WHERE id = $1")
-                    .bind(job)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            } else {
-                let owner = owner.as_deref().unwrap_or("unknown");
-                let resume = Stage::after_checkpoint(lock.run.checkpoint)
-                    .map_or("export".into(), |s| s.to_string());
-                let event = NewEvent::warn(
-                    lock.run.current_stage,
-                    format!(
-                        "worker {owner} stopped responding (lease expired); the run resumes at stage {resume}"
-                    ),
-                )
-                .with_payload(serde_json::json!({ "reason": "lease_expired", "attempt": attempts }));
-                hints.event(rows::insert_event(&mut tx, &lock, &event).await?);
+            match lease.run_effect(&lock.run) {
+                RescueEffect::Untouched => {}
+                RescueEffect::Fail(code, reason) => {
+                    let failure = Some((code, reason.as_str()));
+                    let stage = lock.run.current_stage;
+                    hints.event(end_run(&mut tx, &lock, RunStatus::Failed, failure, stage).await?);
+                    sqlx::query("DELETE FROM jobs WHERE id = $1")
+                        .bind(job)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                RescueEffect::Resume(event) => {
+                    hints.event(rows::insert_event(&mut tx, &lock, &event).await?);
+                }
             }
         }
         self.commit(tx, hints).await?;

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use researchops_core::{
     EventId, EventLevel, EventNotice, EventType, NewEvent, Page, PageRequest, Project, Run,
-    RunEvent, RunId, RunStatus, Stage, StoreError, TenantId,
+    RunEvent, RunId, Stage, StoreError, TenantId,
 };
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -239,17 +239,6 @@ pub(crate) async fn insert_event(
     insert_events(conn, lock, std::slice::from_ref(event))
         .await?
         .ok_or_else(|| StoreError::Internal("the event insert returned no id".into()))
-}
-
-/// A `state` event for a transition.
-pub(crate) fn state_event(
-    from: RunStatus,
-    to: RunStatus,
-    stage: Option<Stage>,
-    message: String,
-) -> NewEvent {
-    NewEvent::info(EventType::State, stage, message)
-        .with_payload(serde_json::json!({ "from": from, "to": to }))
 }
 
 /// Keyset pagination on (milliseconds DESC, id DESC): where to continue. Without a cursor, from the

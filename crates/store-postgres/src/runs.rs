@@ -4,28 +4,20 @@
 
 use crate::PgStore;
 use crate::notify::Hints;
-use crate::queue::insert_job;
 use crate::rows::{
     self, EVENT_COLUMNS, RUN_COLUMNS, RunLock, db_err, insert_event, lock_run, parse, reread,
-    state_event, to_json,
+    to_json,
+};
+use crate::transitions::{end_run, insert_job};
+use researchops_core::decide::{
+    CancelOutcome, cancel_decision, repeated_request, request_fingerprint, retry_decision,
 };
 use researchops_core::{
-    CreateRunOutcome, EventId, EventLevel, EventNotice, EventType, JobId, JobKind, NewEvent,
-    NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId, RunStatus, Stage,
-    StoreError, TenantId,
+    CreateRunOutcome, EventId, EventNotice, JobId, Lane, NewEvent, NewJob, NewRun, Page,
+    PageRequest, ProjectId, Run, RunEvent, RunId, RunStatus, StoreError, TenantId,
 };
 use sqlx::PgConnection;
-
-/// What makes two creations with the same `client_request_id` "the same request".
-fn fingerprint(run: &NewRun) -> Result<String, StoreError> {
-    serde_json::to_string(&serde_json::json!([
-        run.project_id,
-        run.question,
-        run.sources,
-        run.options
-    ]))
-    .map_err(|e| StoreError::Internal(format!("cannot encode JSON: {e}")))
-}
+use sqlx::types::Json;
 
 /// Run creation in one statement (so one round trip and an implicit transaction): the run is
 /// inserted only if the project exists in the tenant and the idempotency key is free; its two
@@ -42,16 +34,15 @@ WITH new_run AS ( \
     RETURNING id, tenant_id, project_id \
 ), events AS ( \
     INSERT INTO run_events (tenant_id, run_id, ts, level, stage, event_type, message, payload) \
-    SELECT r.tenant_id, r.id, now(), 'info', NULL, e.event_type, e.message, e.payload \
-    FROM new_run r CROSS JOIN (VALUES (1, 'run.created', 'run created', $9::jsonb), \
-                                      (2, 'run.queued', 'run queued', '{}'::jsonb)) \
-        AS e (ord, event_type, message, payload) \
+    SELECT r.tenant_id, r.id, now(), e.level, NULL, e.event_type, e.message, e.payload \
+    FROM new_run r CROSS JOIN unnest($9::text[], $10::text[], $11::text[], $12::jsonb[]) \
+        WITH ORDINALITY AS e (event_type, level, message, payload, ord) \
     ORDER BY e.ord \
     RETURNING id \
 ), job AS ( \
     INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, \
-                      created_at, updated_at) \
-    SELECT $10, r.tenant_id, 'run', r.id, '{}', 'queued', 0, $11, now(), now(), now() FROM new_run r \
+                      created_at, updated_at, lane) \
+    SELECT $13, r.tenant_id, $14, r.id, $15, 'queued', 0, $16, now(), now(), now(), $17 FROM new_run r \
 ), activity AS ( \
     UPDATE projects SET last_activity_at = now() WHERE id = (SELECT project_id FROM new_run) \
 ), last_event AS (SELECT max(id) AS id FROM events) \
@@ -67,8 +58,12 @@ pub(crate) async fn create(
     max_attempts: i32,
 ) -> Result<CreateRunOutcome, StoreError> {
     let id = RunId::new();
-    let fingerprint = fingerprint(&run)?;
-    let created = serde_json::json!({ "question": run.question, "sources": run.sources });
+    let fingerprint = request_fingerprint(&run);
+    let events = [
+        NewEvent::run_created(&run.question, &run.sources),
+        NewEvent::run_queued(),
+    ];
+    let job = NewJob::for_run(tenant, id, max_attempts, run.lane.clone());
     let row = sqlx::query(CREATE_RUN)
         .bind(id.0)
         .bind(tenant.0)
@@ -78,9 +73,25 @@ pub(crate) async fn create(
         .bind(to_json(&run.options)?)
         .bind(&run.client_request_id)
         .bind(&fingerprint)
-        .bind(created)
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.level.as_str()).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| Json(&e.payload)).collect::<Vec<_>>())
         .bind(JobId::new().0)
-        .bind(max_attempts.max(1))
+        .bind(job.kind.as_str())
+        .bind(&job.payload)
+        .bind(job.attempt_limit())
+        .bind(job.lane.as_str())
         .fetch_optional(&store.pool)
         .await
         .map_err(|e| {
@@ -112,28 +123,14 @@ pub(crate) async fn create(
     .fetch_optional(&store.pool)
     .await
     .map_err(db_err)?;
-    match existing {
-        None => Err(StoreError::NotFound),
-        Some((_, _, stored)) if stored.as_deref() != Some(fingerprint.as_str()) => {
-            Err(StoreError::Conflict(
-                "client_request_id was already used for a different request".into(),
-            ))
-        }
-        Some((found, status, _)) => Ok(CreateRunOutcome::Existing(
-            found.into(),
-            parse(&status, "run status")?,
-        )),
-    }
-}
-
-fn run_job(tenant: TenantId, run: RunId, max_attempts: i32) -> NewJob {
-    NewJob {
-        tenant_id: tenant,
-        kind: JobKind::Run,
-        run_id: Some(run),
-        payload: serde_json::json!({}),
-        max_attempts,
-    }
+    let Some((found, status, stored)) = existing else {
+        return Err(StoreError::NotFound);
+    };
+    repeated_request(stored.as_deref(), &fingerprint)?;
+    Ok(CreateRunOutcome::Existing(
+        found.into(),
+        parse(&status, "run status")?,
+    ))
 }
 
 pub(crate) async fn get(store: &PgStore, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
@@ -173,59 +170,6 @@ pub(crate) async fn list(
     Ok(rows::keyset_page(items, page, |r| (r.created_at, r.id.0)))
 }
 
-/// Moves the locked run to a terminal `to` state with its events (`error` first on failure, then
-/// `state`); `stage` is the stage the events name. The caller commits.
-pub(crate) async fn end_run(
-    conn: &mut PgConnection,
-    lock: &RunLock,
-    to: RunStatus,
-    error: Option<(&str, &str)>,
-    stage: Option<Stage>,
-) -> Result<EventNotice, StoreError> {
-    let run = &lock.run;
-    if !run.status.can_transition_to(to) {
-        return Err(StoreError::Conflict(format!(
-            "a {} run cannot become {to}",
-            run.status
-        )));
-    }
-    let finish_reason = match to {
-        RunStatus::Succeeded => "completed",
-        RunStatus::Canceled => "canceled",
-        _ => "failed",
-    };
-    let updated = sqlx::query(
-        "UPDATE runs SET status = $1, finished_at = now(), finish_reason = $2, error_code = $3, \
-         failure_reason = $4 WHERE id = $5 AND status = $6",
-    )
-    .bind(to.as_str())
-    .bind(finish_reason)
-    .bind(error.map(|e| e.0))
-    .bind(error.map(|e| e.1))
-    .bind(run.id.0)
-    .bind(run.status.as_str())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    if updated.rows_affected() == 0 {
-        return Err(StoreError::Conflict("the run changed concurrently".into()));
-    }
-    let mut events = Vec::with_capacity(2);
-    if let Some((code, reason)) = error {
-        events.push(NewEvent {
-            level: EventLevel::Error,
-            stage,
-            event_type: EventType::Error,
-            message: reason.to_string(),
-            payload: serde_json::json!({ "error_code": code, "reason": reason }),
-        });
-    }
-    events.push(state_event(run.status, to, stage, format!("run {to}")));
-    rows::insert_events(conn, lock, &events)
-        .await?
-        .ok_or_else(|| StoreError::Internal("the event insert returned no id".into()))
-}
-
 /// Locks the run's job rows (in id order), then the run row: the lock order of every fenced method
 /// (job, then run), so cancel and retry never deadlock with a worker. Returns the jobs' statuses.
 async fn lock_jobs_then_run(
@@ -256,28 +200,27 @@ pub(crate) async fn cancel(
     let run = &lock.run;
     // A running run whose job waits in the queue (backing off) has no worker to notice: end it now.
     let job_waiting = jobs.iter().any(|s| s == "queued");
-    let ends_now = matches!(run.status, RunStatus::Queued | RunStatus::Created)
-        || (run.status == RunStatus::Running && job_waiting);
     let mut hints = Hints::default();
-    if ends_now {
-        sqlx::query("DELETE FROM jobs WHERE run_id = $1 AND status = 'queued'")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        hints.event(end_run(&mut tx, &lock, RunStatus::Canceled, None, run.current_stage).await?);
-    } else if run.status == RunStatus::Running && run.cancel_requested_at.is_none() {
-        sqlx::query("UPDATE runs SET cancel_requested_at = now() WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let event = NewEvent::info(
-            EventType::Log,
-            run.current_stage,
-            "cancel requested; the run stops at the next checkpoint",
-        );
-        hints.event(insert_event(&mut tx, &lock, &event).await?);
+    match cancel_decision(run, job_waiting) {
+        CancelOutcome::EndNow => {
+            sqlx::query("DELETE FROM jobs WHERE run_id = $1 AND status = 'queued'")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let stage = run.current_stage;
+            hints.event(end_run(&mut tx, &lock, RunStatus::Canceled, None, stage).await?);
+        }
+        CancelOutcome::Request => {
+            sqlx::query("UPDATE runs SET cancel_requested_at = now() WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let event = NewEvent::cancel_requested(run.current_stage);
+            hints.event(insert_event(&mut tx, &lock, &event).await?);
+        }
+        CancelOutcome::Unchanged => {}
     }
     let run = reread(&mut tx, &lock).await?;
     store.commit(tx, hints).await?;
@@ -293,12 +236,7 @@ pub(crate) async fn retry(
     let mut tx = store.begin().await?;
     let (_, lock) = lock_jobs_then_run(&mut tx, tenant, id).await?;
     let run = &lock.run;
-    if !matches!(run.status, RunStatus::Failed | RunStatus::Blocked) {
-        return Err(StoreError::Conflict(format!(
-            "only failed or blocked runs can be retried; this one is {}",
-            run.status
-        )));
-    }
+    let event = retry_decision(run)?;
     sqlx::query(
         "UPDATE runs SET status = 'queued', retry_count = retry_count + 1, failure_reason = NULL, \
          error_code = NULL, finish_reason = NULL, finished_at = NULL, cancel_requested_at = NULL, \
@@ -314,13 +252,8 @@ pub(crate) async fn retry(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    insert_job(&mut tx, &run_job(tenant, id, max_attempts)).await?;
-    let message = format!(
-        "retry requested; resuming after {}",
-        run.checkpoint
-            .map_or("the start".into(), |s| format!("stage {s}"))
-    );
-    let event = state_event(run.status, RunStatus::Queued, run.current_stage, message);
+    let job = NewJob::for_run(tenant, id, max_attempts, Lane::default());
+    insert_job(&mut tx, &job).await?;
     let mut hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     hints.jobs();
     let run = reread(&mut tx, &lock).await?;

@@ -4,7 +4,7 @@
 mod support;
 
 use researchops_core::{
-    CreateRunOutcome, JobKind, JobOutcome, NewEvent, NewJob, NewProject, NewRun, Queue, RunId,
+    CreateRunOutcome, JobOutcome, Lane, NewEvent, NewJob, NewProject, NewRun, Queue, RunId,
     RunOptions, Stage, Store, StoreError, TenantId,
 };
 use researchops_store_postgres::{PgOptions, PgStore, latest_migration};
@@ -43,6 +43,7 @@ async fn create_run(
         sources: vec!["local".into()],
         options: RunOptions::default(),
         client_request_id: None,
+        lane: Lane::default(),
     };
     match store.create_run(tenant, run, 3).await.expect("create run") {
         CreateRunOutcome::Created(id) => id,
@@ -51,13 +52,7 @@ async fn create_run(
 }
 
 fn noop(tenant: TenantId) -> NewJob {
-    NewJob {
-        tenant_id: tenant,
-        kind: JobKind::Noop,
-        run_id: None,
-        payload: serde_json::json!({}),
-        max_attempts: 3,
-    }
+    NewJob::noop(tenant, Lane::default())
 }
 
 /// Waits until `expected` sessions LISTEN on the database (the stores' background tasks connect
@@ -171,7 +166,7 @@ async fn concurrent_claimers_on_separate_nodes_claim_every_job_exactly_once() {
             let mut claimed = Vec::new();
             loop {
                 let batch = node
-                    .claim(&format!("worker-{worker}"), 8, LEASE)
+                    .claim(&Lane::default(), &format!("worker-{worker}"), 8, LEASE)
                     .await
                     .expect("claim");
                 if batch.is_empty() {
@@ -250,17 +245,21 @@ async fn a_reader_following_the_log_never_skips_an_event_committed_concurrently(
     let store = Arc::new(store);
     let (tenant, project) = tenant_and_project(&store).await;
     let run = create_run(&store, tenant, project).await;
-    let job = store.claim("w", 1, LEASE).await.expect("claim").remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .expect("claim")
+        .remove(0);
     store.start_run(job.lease, run).await.expect("start");
     // A second job for the same run (as a duplicate enqueue would make): its writers are fenced on
     // a different job row, so only the run row lock orders their events against the first job's.
-    let second = NewJob {
-        kind: JobKind::Run,
-        run_id: Some(run),
-        ..noop(tenant)
-    };
+    let second = NewJob::for_run(tenant, run, 3, Lane::default());
     store.enqueue(&[second]).await.expect("enqueue");
-    let other = store.claim("w", 1, LEASE).await.expect("claim").remove(0);
+    let other = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .expect("claim")
+        .remove(0);
     let leases = [job.lease, other.lease];
     // Four writers append concurrently under the two leases while a reader tails the log by cursor.
     let writers: Vec<_> = (0..4)

@@ -4,11 +4,11 @@
 
 use crate::SqliteStore;
 use crate::rows::{db_err, insert_event, now_ms, parse, to_json};
-use crate::runs::{end_run, get_in};
+use crate::transitions::{end_run, get_in};
 use chrono::{DateTime, Utc};
 use researchops_core::{
-    EventNotice, EventType, Lease, NewEvent, RunEnd, RunId, RunStart, RunStatus, Stage,
-    StageCommit, StageGate, StoreError, TenantId,
+    EventNotice, Lease, NewEvent, RunEnd, RunId, RunStart, RunStatus, Stage, StageCommit,
+    StageGate, StoreError, TenantId,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::BTreeMap;
@@ -76,14 +76,7 @@ pub(crate) async fn start_run(
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            let resume =
-                Stage::after_checkpoint(run.checkpoint).map_or("export".into(), |s| s.to_string());
-            let event = crate::rows::state_event(
-                RunStatus::Queued,
-                RunStatus::Running,
-                run.checkpoint,
-                format!("run started at stage {resume}"),
-            );
+            let event = NewEvent::run_started(run.checkpoint);
             Some(insert_event(&mut tx, tenant, id, &event).await?)
         }
         RunStatus::Running => {
@@ -134,17 +127,7 @@ pub(crate) async fn begin_stage(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let notice = insert_event(
-        &mut tx,
-        tenant,
-        id,
-        &NewEvent::info(
-            EventType::StageStart,
-            Some(stage),
-            format!("{stage} started"),
-        ),
-    )
-    .await?;
+    let notice = insert_event(&mut tx, tenant, id, &NewEvent::stage_started(stage)).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
     Ok(StageGate::Proceed)
@@ -237,13 +220,8 @@ pub(crate) async fn finish_stage(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let message = if commit.message.is_empty() {
-        format!("{stage} finished")
-    } else {
-        commit.message.clone()
-    };
-    let event = NewEvent::info(EventType::StageFinish, Some(stage), message)
-        .with_payload(serde_json::Value::Object(commit.usage));
+    let usage = serde_json::Value::Object(commit.usage);
+    let event = NewEvent::stage_finished(stage, &commit.message, usage);
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
@@ -259,26 +237,22 @@ pub(crate) async fn finish_run(
     let mut tx = store.write().await?;
     let tenant = check_lease(&mut tx, lease, id).await?;
     let run = get_in(&mut tx, tenant, id).await?;
+    let stage = run.current_stage;
     let notice: EventNotice = match &end {
-        RunEnd::Succeeded => end_run(&mut tx, tenant, &run, RunStatus::Succeeded, None).await?,
-        RunEnd::Canceled => end_run(&mut tx, tenant, &run, RunStatus::Canceled, None).await?,
+        RunEnd::Succeeded => {
+            end_run(&mut tx, tenant, &run, RunStatus::Succeeded, None, stage).await?
+        }
+        RunEnd::Canceled => {
+            end_run(&mut tx, tenant, &run, RunStatus::Canceled, None, stage).await?
+        }
         RunEnd::Failed {
             code,
             reason,
-            stage,
+            stage: failed_in,
         } => {
-            let mut run = run.clone();
-            if stage.is_some() {
-                run.current_stage = *stage;
-            }
-            end_run(
-                &mut tx,
-                tenant,
-                &run,
-                RunStatus::Failed,
-                Some((code, reason)),
-            )
-            .await?
+            let failure = Some((*code, reason.as_str()));
+            let stage = failed_in.or(stage);
+            end_run(&mut tx, tenant, &run, RunStatus::Failed, failure, stage).await?
         }
     };
     sqlx::query("DELETE FROM jobs WHERE id = ?")
@@ -312,15 +286,8 @@ pub(crate) async fn defer_run(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    let wait = (run_after.timestamp_millis() - now_ms()).max(0);
-    let event = NewEvent::warn(
-        None,
-        format!(
-            "retryable error, retrying in {:.1} s: {reason}",
-            wait as f64 / 1000.0
-        ),
-    )
-    .with_payload(serde_json::json!({ "retry_at": run_after, "reason": reason }));
+    let wait = run_after.timestamp_millis() - now_ms();
+    let event = NewEvent::retry_scheduled(run_after, wait, reason);
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);

@@ -12,6 +12,7 @@ mod queue;
 mod rows;
 mod runs;
 mod transfer;
+mod transitions;
 
 use async_trait::async_trait;
 use researchops_core::{EventHub, JobWakeup, StoreError};
@@ -226,7 +227,7 @@ impl researchops_core::Store for SqliteStore {
         max_attempts: i32,
     ) -> Result<researchops_core::CreateRunOutcome, StoreError> {
         self.creates
-            .create(runs::CreateRequest::new(tenant, run, max_attempts)?)
+            .create(runs::CreateRequest::new(tenant, run, max_attempts))
             .await
     }
 

@@ -9,53 +9,32 @@
 
 use crate::SqliteStore;
 use crate::rows::{self, db_err, insert_event, now_ms, parse, to_json};
-use crate::runs::{end_run, get_in};
+use crate::transitions::{end_run, get_in, insert_job};
 use async_trait::async_trait;
+use researchops_core::decide::{ExpiredLease, RescueEffect};
 use researchops_core::{
-    ClaimedJob, Heartbeat, JobId, JobKind, JobOutcome, Lease, NewEvent, NewJob, Queue, QueueStats,
-    RunId, RunStatus, StoreError, TenantId, run_error,
+    ClaimedJob, Heartbeat, JobId, JobKind, JobOutcome, Lane, Lease, NewJob, Queue, QueueStats,
+    RunId, RunStatus, StoreError, TenantId,
 };
 use sqlx::{Row, SqliteConnection};
 use std::time::Duration;
 use uuid::Uuid;
 
-pub(crate) async fn insert_job(
-    conn: &mut SqliteConnection,
-    job: &NewJob,
-    now: i64,
-) -> Result<JobId, StoreError> {
-    let id = JobId::new();
-    sqlx::query(
-        "INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(job.tenant_id.to_string())
-    .bind(job.kind.as_str())
-    .bind(job.run_id.map(|r| r.to_string()))
-    .bind(to_json(&job.payload)?)
-    .bind(job.max_attempts.max(1))
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
-    Ok(id)
-}
-
 const CLAIM_RETURNING: &str =
     "id, tenant_id, kind, run_id, payload, attempts, max_attempts, created_at";
 
-/// One job per tenant with due work, least recently served tenant first.
+/// One job of the lane per tenant with due work, least recently served tenant first (index
+/// `jobs_due_by_tenant`: tenant, status and lane are equalities, so the first row in index order is
+/// the pick).
 const FAIR_CANDIDATES: &str = "SELECT j.id FROM tenants t JOIN jobs j ON j.id = ( \
-        SELECT id FROM jobs WHERE tenant_id = t.id AND status = 'queued' AND run_after <= ? \
+        SELECT id FROM jobs WHERE tenant_id = t.id AND status = 'queued' AND lane = ?1 AND run_after <= ?2 \
         ORDER BY priority DESC, run_after, id LIMIT 1) \
-    ORDER BY t.last_claimed_at, t.id LIMIT ?";
+    ORDER BY t.last_claimed_at, t.id LIMIT ?3";
 
-/// The oldest due jobs, whoever owns them, except the fair round's picks (fills the slots left).
-const OLDEST_CANDIDATES: &str = "SELECT id FROM jobs WHERE status = 'queued' AND run_after <= ? \
-    AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY priority DESC, run_after, id LIMIT ?";
+/// The oldest due jobs of the lane, whoever owns them, except the fair round's picks (fills the
+/// slots left; index `jobs_due`).
+const OLDEST_CANDIDATES: &str = "SELECT id FROM jobs WHERE status = 'queued' AND lane = ?1 AND run_after <= ?2 \
+    AND id NOT IN (SELECT value FROM json_each(?3)) ORDER BY priority DESC, run_after, id LIMIT ?4";
 
 /// Leases the candidates (in order) in one statement, and moves their tenants' service clock.
 async fn lease_jobs(
@@ -198,6 +177,7 @@ impl Queue for SqliteStore {
 
     async fn claim(
         &self,
+        lane: &Lane,
         owner: &str,
         max: usize,
         lease: Duration,
@@ -208,6 +188,7 @@ impl Queue for SqliteStore {
         let now = now_ms();
         let mut tx = self.write().await?;
         let mut candidates: Vec<String> = sqlx::query_scalar(FAIR_CANDIDATES)
+            .bind(lane.as_str())
             .bind(now)
             .bind(max as i64)
             .fetch_all(&mut *tx)
@@ -215,6 +196,7 @@ impl Queue for SqliteStore {
             .map_err(db_err)?;
         if candidates.len() < max {
             let oldest: Vec<String> = sqlx::query_scalar(OLDEST_CANDIDATES)
+                .bind(lane.as_str())
                 .bind(now)
                 .bind(to_json(&serde_json::json!(candidates))?)
                 .bind((max - candidates.len()) as i64)
@@ -319,63 +301,52 @@ impl Queue for SqliteStore {
         let mut notices = Vec::new();
         for (job, tenant, run, attempts, max_attempts, owner) in &expired {
             let tenant: TenantId = parse(tenant, "tenant id")?;
-            let owner = owner.as_deref().unwrap_or("unknown");
-            let exhausted = attempts >= max_attempts;
-            if exhausted {
-                sqlx::query("UPDATE jobs SET status = 'failed', lease_token = NULL, last_error = ?, updated_at = ? WHERE id = ?")
-                    .bind(format!("lease expired (worker {owner}) on the last attempt"))
-                    .bind(now)
-                    .bind(job)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            } else {
-                sqlx::query(
-                    "UPDATE jobs SET status = 'queued', run_after = ?, lease_token = NULL, lease_owner = NULL, \
-                     lease_expires_at = NULL, last_error = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(now)
-                .bind(format!("lease expired (worker {owner})"))
-                .bind(now)
-                .bind(job)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            }
+            let expired = ExpiredLease {
+                attempts: *attempts,
+                max_attempts: *max_attempts,
+                owner: owner.as_deref(),
+            };
+            // Failed jobs keep their lease owner for inspection; requeued ones lose it.
+            sqlx::query(
+                "UPDATE jobs SET status = ?1, last_error = ?2, lease_token = NULL, \
+                 run_after = CASE WHEN ?1 = 'queued' THEN ?3 ELSE run_after END, \
+                 lease_owner = CASE WHEN ?1 = 'queued' THEN NULL ELSE lease_owner END, \
+                 lease_expires_at = CASE WHEN ?1 = 'queued' THEN NULL ELSE lease_expires_at END, \
+                 updated_at = ?3 WHERE id = ?4",
+            )
+            .bind(expired.job_status())
+            .bind(expired.job_error())
+            .bind(now)
+            .bind(job)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
             let Some(run) = run else { continue };
             let run_id: RunId = parse(run, "run id")?;
-            let Ok(run) = get_in(&mut tx, tenant, run_id).await else {
-                continue;
+            // A run that is gone has nothing to update; any other error aborts the whole rescue
+            // (rolled back, retried on the next round) rather than leaving the run inconsistent.
+            let run = match get_in(&mut tx, tenant, run_id).await {
+                Ok(run) => run,
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e),
             };
-            if run.status != RunStatus::Running {
-                continue;
-            }
-            if exhausted {
-                let reason =
-                    format!("the worker's lease expired on attempt {attempts} of {max_attempts}");
-                notices.push(
-                    end_run(
-                        &mut tx,
-                        tenant,
-                        &run,
-                        RunStatus::Failed,
-                        Some((run_error::ATTEMPTS_EXHAUSTED, &reason)),
-                    )
-                    .await?,
-                );
-                sqlx::query("DELETE FROM jobs WHERE id = ?")
-                    .bind(job)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            } else {
-                let resume = researchops_core::Stage::after_checkpoint(run.checkpoint)
-                    .map_or("export".into(), |s| s.to_string());
-                let event = NewEvent::warn(run.current_stage, format!(
-                    "worker {owner} stopped responding (lease expired); the run resumes at stage {resume}"
-                ))
-                .with_payload(serde_json::json!({ "reason": "lease_expired", "attempt": attempts }));
-                notices.push(insert_event(&mut tx, tenant, run_id, &event).await?);
+            match expired.run_effect(&run) {
+                RescueEffect::Untouched => {}
+                RescueEffect::Fail(code, reason) => {
+                    let failure = Some((code, reason.as_str()));
+                    let stage = run.current_stage;
+                    notices.push(
+                        end_run(&mut tx, tenant, &run, RunStatus::Failed, failure, stage).await?,
+                    );
+                    sqlx::query("DELETE FROM jobs WHERE id = ?")
+                        .bind(job)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                RescueEffect::Resume(event) => {
+                    notices.push(insert_event(&mut tx, tenant, run_id, &event).await?);
+                }
             }
         }
         tx.commit().await.map_err(db_err)?;

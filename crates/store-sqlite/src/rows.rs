@@ -160,17 +160,6 @@ pub(crate) async fn insert_event(
     })
 }
 
-/// A `state` event for a transition.
-pub(crate) fn state_event(
-    from: researchops_core::RunStatus,
-    to: researchops_core::RunStatus,
-    stage: Option<Stage>,
-    message: String,
-) -> NewEvent {
-    NewEvent::info(EventType::State, stage, message)
-        .with_payload(serde_json::json!({ "from": from, "to": to }))
-}
-
 /// Keyset pagination on (time DESC, id DESC): `(ms, id)` to continue after (`id` empty: from the top).
 /// Queries fetch `limit + 1` rows so [`keyset_page`] knows whether another page exists.
 pub(crate) fn keyset_start(

@@ -2,23 +2,17 @@
 //! cancel, retry, events, evidence, claims and artifacts.
 
 use crate::SqliteStore;
-use crate::queue::insert_job;
-use crate::rows::{self, RUN_COLUMNS, db_err, insert_event, now_ms, parse, state_event, to_json};
+use crate::rows::{self, RUN_COLUMNS, db_err, insert_event, now_ms, parse, to_json};
+use crate::transitions::{end_run, get_in, insert_job};
+use researchops_core::decide::{
+    CancelOutcome, cancel_decision, repeated_request, request_fingerprint, retry_decision,
+};
 use researchops_core::{
-    Artifact, ArtifactId, Claim, CreateRunOutcome, EventId, EventNotice, EventType, EvidenceRecord,
-    JobId, JobKind, NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId,
-    RunStatus, Snapshot, Snippet, Source, StoreError, TenantId, Verdict,
+    Artifact, ArtifactId, Claim, CreateRunOutcome, EventId, EventNotice, EvidenceRecord, JobId,
+    Lane, NewEvent, NewJob, NewRun, Page, PageRequest, ProjectId, Run, RunEvent, RunId, RunStatus,
+    Snapshot, Snippet, Source, StoreError, TenantId, Verdict,
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
-
-fn fingerprint(run: &NewRun) -> Result<String, StoreError> {
-    to_json(&serde_json::json!([
-        run.project_id,
-        run.question,
-        run.sources,
-        run.options
-    ]))
-}
 
 /// All of run creation in one call to the database (each call is a hand-off to SQLite's thread, and
 /// this is the hot path). The run is inserted only if the project exists in the tenant and the
@@ -27,21 +21,28 @@ fn fingerprint(run: &NewRun) -> Result<String, StoreError> {
 /// Every statement binds all parameters through the same `p` row (sqlx needs them dense).
 static CREATE_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let p = "WITH p AS (SELECT ?1 AS run, ?2 AS tenant, ?3 AS project, ?4 AS question, ?5 AS sources, \
-             ?6 AS options, ?7 AS now, ?8 AS request, ?9 AS fingerprint, ?10 AS created, ?11 AS job, \
-             ?12 AS attempts) ";
+             ?6 AS options, ?7 AS now, ?8 AS request, ?9 AS fingerprint, ?10 AS job, ?11 AS kind, \
+             ?12 AS payload, ?13 AS attempts, ?14 AS lane, \
+             ?15 AS e1_type, ?16 AS e1_level, ?17 AS e1_message, ?18 AS e1_payload, \
+             ?19 AS e2_type, ?20 AS e2_level, ?21 AS e2_message, ?22 AS e2_payload) ";
     let new_run = "EXISTS (SELECT 1 FROM runs WHERE id = p.run)";
+    // `run.created` (e1), then `run.queued` (e2).
+    let event = |e: &str| {
+        format!(
+            "{p}INSERT INTO run_events (tenant_id, run_id, ts, level, stage, event_type, message, payload) \
+             SELECT tenant, run, now, {e}_level, NULL, {e}_type, {e}_message, {e}_payload FROM p WHERE {new_run}"
+        )
+    };
     [
         format!("{p}INSERT INTO runs (id, tenant_id, project_id, question, sources, options, status, created_at, \
             queued_at, usage, client_request_id, request_fingerprint) \
             SELECT run, tenant, project, question, sources, options, 'queued', now, now, '{{}}', request, fingerprint \
             FROM p WHERE EXISTS (SELECT 1 FROM projects WHERE id = p.project AND tenant_id = p.tenant) \
             ON CONFLICT DO NOTHING"),
-        format!("{p}INSERT INTO run_events (tenant_id, run_id, ts, level, stage, event_type, message, payload) \
-            SELECT tenant, run, now, 'info', NULL, 'run.created', 'run created', created FROM p WHERE {new_run}"),
-        format!("{p}INSERT INTO run_events (tenant_id, run_id, ts, level, stage, event_type, message, payload) \
-            SELECT tenant, run, now, 'info', NULL, 'run.queued', 'run queued', '{{}}' FROM p WHERE {new_run}"),
+        event("e1"),
+        event("e2"),
         format!("{p}INSERT INTO jobs (id, tenant_id, kind, run_id, payload, status, attempts, max_attempts, run_after, \
-            created_at, updated_at) SELECT job, tenant, 'run', run, '{{}}', 'queued', 0, attempts, now, now, now \
+            created_at, updated_at, lane) SELECT job, tenant, kind, run, payload, 'queued', 0, attempts, now, now, now, lane \
             FROM p WHERE {new_run}"),
         format!("{p}UPDATE projects SET last_activity_at = (SELECT now FROM p) \
             WHERE id = (SELECT project FROM p) AND tenant_id = (SELECT tenant FROM p) \
@@ -59,26 +60,22 @@ pub(crate) struct CreateRequest {
     tenant: TenantId,
     run: NewRun,
     fingerprint: String,
-    created_payload: String,
+    events: [NewEvent; 2],
     max_attempts: i32,
 }
 
 impl CreateRequest {
-    pub(crate) fn new(
-        tenant: TenantId,
-        run: NewRun,
-        max_attempts: i32,
-    ) -> Result<Self, StoreError> {
-        let fingerprint = fingerprint(&run)?;
-        let created_payload =
-            to_json(&serde_json::json!({ "question": run.question, "sources": run.sources }))?;
-        Ok(Self {
+    pub(crate) fn new(tenant: TenantId, run: NewRun, max_attempts: i32) -> Self {
+        Self {
             tenant,
+            fingerprint: request_fingerprint(&run),
+            events: [
+                NewEvent::run_created(&run.question, &run.sources),
+                NewEvent::run_queued(),
+            ],
             run,
-            fingerprint,
-            created_payload,
             max_attempts,
-        })
+        }
     }
 }
 
@@ -90,7 +87,8 @@ pub(crate) async fn create_in(
 ) -> Result<(CreateRunOutcome, Option<EventNotice>), StoreError> {
     let id = RunId::new();
     let new = &request.run;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(CREATE_RUN.as_str()))
+    let job = NewJob::for_run(request.tenant, id, request.max_attempts, new.lane.clone());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(CREATE_RUN.as_str()))
         .bind(id.to_string())
         .bind(request.tenant.to_string())
         .bind(new.project_id.to_string())
@@ -100,23 +98,26 @@ pub(crate) async fn create_in(
         .bind(now_ms())
         .bind(&new.client_request_id)
         .bind(&request.fingerprint)
-        .bind(&request.created_payload)
         .bind(JobId::new().to_string())
-        .bind(request.max_attempts.max(1))
-        .fetch_all(conn)
-        .await
-        .map_err(db_err)?;
+        .bind(job.kind.as_str())
+        .bind(to_json(&job.payload)?)
+        .bind(job.attempt_limit())
+        .bind(job.lane.as_str().to_string());
+    for event in &request.events {
+        query = query
+            .bind(event.event_type.as_str())
+            .bind(event.level.as_str())
+            .bind(event.message.clone())
+            .bind(to_json(&event.payload)?);
+    }
+    let rows = query.fetch_all(conn).await.map_err(db_err)?;
     let Some(row) = rows.last() else {
         return Err(StoreError::NotFound);
     };
     let found: RunId = parse(&row.try_get::<String, _>("id").map_err(db_err)?, "run id")?;
     if found != id {
         let stored: Option<String> = row.try_get("request_fingerprint").map_err(db_err)?;
-        if stored.as_deref() != Some(request.fingerprint.as_str()) {
-            return Err(StoreError::Conflict(
-                "client_request_id was already used for a different request".into(),
-            ));
-        }
+        repeated_request(stored.as_deref(), &request.fingerprint)?;
         let status: String = row.try_get("status").map_err(db_err)?;
         return Ok((
             CreateRunOutcome::Existing(found, parse(&status, "run status")?),
@@ -133,38 +134,12 @@ pub(crate) async fn create_in(
     ))
 }
 
-fn run_job(tenant: TenantId, run: RunId, max_attempts: i32) -> NewJob {
-    NewJob {
-        tenant_id: tenant,
-        kind: JobKind::Run,
-        run_id: Some(run),
-        payload: serde_json::json!({}),
-        max_attempts,
-    }
-}
-
 pub(crate) async fn get(pool: &SqlitePool, tenant: TenantId, id: RunId) -> Result<Run, StoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ? AND tenant_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
         .bind(tenant.to_string())
         .fetch_optional(pool)
-        .await
-        .map_err(db_err)?
-        .ok_or(StoreError::NotFound)?;
-    rows::run(&row)
-}
-
-pub(crate) async fn get_in(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    id: RunId,
-) -> Result<Run, StoreError> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ? AND tenant_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .fetch_optional(conn)
         .await
         .map_err(db_err)?
         .ok_or(StoreError::NotFound)?;
@@ -201,69 +176,6 @@ pub(crate) async fn list(
     }))
 }
 
-/// Moves a run to a terminal `to` state with its event; the caller commits.
-pub(crate) async fn end_run(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    run: &Run,
-    to: RunStatus,
-    error: Option<(&str, &str)>,
-) -> Result<EventNotice, StoreError> {
-    if !run.status.can_transition_to(to) {
-        return Err(StoreError::Conflict(format!(
-            "a {} run cannot become {to}",
-            run.status
-        )));
-    }
-    let finish_reason = match to {
-        RunStatus::Succeeded => "completed",
-        RunStatus::Canceled => "canceled",
-        _ => "failed",
-    };
-    let now = now_ms();
-    let updated = sqlx::query(
-        "UPDATE runs SET status = ?, finished_at = ?, finish_reason = ?, error_code = ?, failure_reason = ? \
-         WHERE id = ? AND tenant_id = ? AND status = ?",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(finish_reason)
-    .bind(error.map(|e| e.0))
-    .bind(error.map(|e| e.1))
-    .bind(run.id.to_string())
-    .bind(tenant.to_string())
-    .bind(run.status.as_str())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    if updated.rows_affected() == 0 {
-        return Err(StoreError::Conflict("the run changed concurrently".into()));
-    }
-    if let Some((code, reason)) = error {
-        insert_event(
-            conn,
-            tenant,
-            run.id,
-            &NewEvent {
-                level: researchops_core::EventLevel::Error,
-                stage: run.current_stage,
-                event_type: EventType::Error,
-                message: reason.to_string(),
-                payload: serde_json::json!({ "error_code": code, "reason": reason }),
-            },
-        )
-        .await?;
-    }
-    let message = format!("run {to}");
-    insert_event(
-        conn,
-        tenant,
-        run.id,
-        &state_event(run.status, to, run.current_stage, message),
-    )
-    .await
-}
-
 pub(crate) async fn cancel(
     store: &SqliteStore,
     tenant: TenantId,
@@ -279,31 +191,28 @@ pub(crate) async fn cancel(
     .fetch_one(&mut *tx)
     .await
     .map_err(db_err)?;
-    let ends_now = matches!(run.status, RunStatus::Queued | RunStatus::Created)
-        || (run.status == RunStatus::Running && job_waiting);
-    let notice = if ends_now {
-        sqlx::query("DELETE FROM jobs WHERE run_id = ? AND status = 'queued'")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        Some(end_run(&mut tx, tenant, &run, RunStatus::Canceled, None).await?)
-    } else if run.status == RunStatus::Running && run.cancel_requested_at.is_none() {
-        sqlx::query("UPDATE runs SET cancel_requested_at = ? WHERE id = ? AND tenant_id = ?")
-            .bind(now_ms())
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let event = NewEvent::info(
-            EventType::Log,
-            run.current_stage,
-            "cancel requested; the run stops at the next checkpoint",
-        );
-        Some(insert_event(&mut tx, tenant, id, &event).await?)
-    } else {
-        None
+    let notice = match cancel_decision(&run, job_waiting) {
+        CancelOutcome::EndNow => {
+            sqlx::query("DELETE FROM jobs WHERE run_id = ? AND status = 'queued'")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let stage = run.current_stage;
+            Some(end_run(&mut tx, tenant, &run, RunStatus::Canceled, None, stage).await?)
+        }
+        CancelOutcome::Request => {
+            sqlx::query("UPDATE runs SET cancel_requested_at = ? WHERE id = ? AND tenant_id = ?")
+                .bind(now_ms())
+                .bind(id.to_string())
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let event = NewEvent::cancel_requested(run.current_stage);
+            Some(insert_event(&mut tx, tenant, id, &event).await?)
+        }
+        CancelOutcome::Unchanged => None,
     };
     let run = get_in(&mut tx, tenant, id).await?;
     tx.commit().await.map_err(db_err)?;
@@ -321,12 +230,7 @@ pub(crate) async fn retry(
 ) -> Result<Run, StoreError> {
     let mut tx = store.write().await?;
     let run = get_in(&mut tx, tenant, id).await?;
-    if !matches!(run.status, RunStatus::Failed | RunStatus::Blocked) {
-        return Err(StoreError::Conflict(format!(
-            "only failed or blocked runs can be retried; this one is {}",
-            run.status
-        )));
-    }
+    let event = retry_decision(&run)?;
     let now = now_ms();
     sqlx::query(
         "UPDATE runs SET status = 'queued', retry_count = retry_count + 1, failure_reason = NULL, error_code = NULL, \
@@ -345,19 +249,9 @@ pub(crate) async fn retry(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    insert_job(&mut tx, &run_job(tenant, id, max_attempts), now).await?;
-    let message = format!(
-        "retry requested; resuming after {}",
-        run.checkpoint
-            .map_or("the start".into(), |s| format!("stage {s}"))
-    );
-    let notice = insert_event(
-        &mut tx,
-        tenant,
-        id,
-        &state_event(run.status, RunStatus::Queued, run.current_stage, message),
-    )
-    .await?;
+    let job = NewJob::for_run(tenant, id, max_attempts, Lane::default());
+    insert_job(&mut tx, &job, now).await?;
+    let notice = insert_event(&mut tx, tenant, id, &event).await?;
     let run = get_in(&mut tx, tenant, id).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);

@@ -41,6 +41,7 @@ macro_rules! store_conformance_tests {
             events_are_ordered_and_resumable_by_id,
             projects_with_active_runs_cannot_be_deleted_and_deletion_cascades,
             noop_jobs_complete_in_batches_and_stale_completions_are_fenced,
+            claims_take_jobs_from_their_own_lane_only,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {

@@ -4,8 +4,10 @@
 use crate::Worker;
 use crate::backoff::backoff;
 use futures::FutureExt;
+use researchops_core::decide::{AttemptDecision, attempt_decision};
 use researchops_core::{
-    ClaimedJob, JobOutcome, Lease, NewEvent, RunEnd, RunId, Stage, StageGate, StoreError, run_error,
+    ClaimedJob, FailureCode, JobOutcome, Lease, NewEvent, RunEnd, RunId, Stage, StageGate,
+    StoreError,
 };
 use researchops_pipeline::{Progress, StageContext, StageError};
 use std::panic::AssertUnwindSafe;
@@ -142,9 +144,9 @@ impl Worker {
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             let (limit, limit_code) = if remaining < self.config.stage_timeout {
-                (remaining, run_error::RUN_TIMEOUT)
+                (remaining, FailureCode::RunTimeout)
             } else {
-                (self.config.stage_timeout, run_error::STAGE_TIMEOUT)
+                (self.config.stage_timeout, FailureCode::StageTimeout)
             };
             let commit = {
                 let events = EventBuffer::default();
@@ -186,7 +188,7 @@ impl Worker {
                 }
                 match outcome {
                     None => {
-                        let what = if limit_code == run_error::RUN_TIMEOUT {
+                        let what = if limit_code == FailureCode::RunTimeout {
                             "the run"
                         } else {
                             "the stage"
@@ -204,7 +206,7 @@ impl Worker {
                         let message = panic_message(panic.as_ref());
                         tracing::error!(run.id = %run_id, %stage, panic = %message, "stage panicked");
                         return Stop::End(failed(
-                            run_error::INTERNAL,
+                            FailureCode::InternalError,
                             format!("the {stage} stage crashed: {message}"),
                             stage,
                         ));
@@ -238,9 +240,10 @@ impl Worker {
     }
 
     fn retryable(&self, job: &ClaimedJob, reason: String) -> Stop {
-        if job.attempt >= job.max_attempts {
+        let decision = attempt_decision(i64::from(job.attempt), i64::from(job.max_attempts));
+        if decision == AttemptDecision::Fail {
             return Stop::End(RunEnd::Failed {
-                code: run_error::ATTEMPTS_EXHAUSTED.into(),
+                code: FailureCode::AttemptsExhausted,
                 reason: format!("gave up after {} attempts: {reason}", job.attempt),
                 stage: None,
             });
@@ -256,7 +259,7 @@ impl Worker {
             self.retryable(job, format!("storage: {e}"))
         } else {
             Stop::End(RunEnd::Failed {
-                code: run_error::INTERNAL.into(),
+                code: FailureCode::InternalError,
                 reason: format!("storage error: {e}"),
                 stage: None,
             })
@@ -264,9 +267,9 @@ impl Worker {
     }
 }
 
-fn failed(code: &str, reason: String, stage: Stage) -> RunEnd {
+fn failed(code: FailureCode, reason: String, stage: Stage) -> RunEnd {
     RunEnd::Failed {
-        code: code.to_string(),
+        code,
         reason,
         stage: Some(stage),
     }

@@ -8,7 +8,7 @@
 mod backoff;
 mod execute;
 
-use researchops_core::{BlobStore, JobKind, JobOutcome, Lease, Store, StoreError};
+use researchops_core::{BlobStore, JobKind, JobOutcome, Lane, Lease, Store, StoreError};
 use researchops_pipeline::{Connectors, ResearchPipeline, Stages};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,8 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// This worker's name in leases and logs.
     pub owner: String,
+    /// The queue lane it claims from (`default`: the API's jobs).
+    pub lane: Lane,
 }
 
 impl Default for WorkerConfig {
@@ -60,6 +62,7 @@ impl Default for WorkerConfig {
             retry_max: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(20),
             owner: default_owner(),
+            lane: Lane::default(),
         }
     }
 }
@@ -129,7 +132,7 @@ impl Worker {
         ));
         let drain = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
-        tracing::info!(worker = %self.config.owner, slots = self.config.slots, "worker started");
+        tracing::info!(worker = %self.config.owner, lane = %self.config.lane, slots = self.config.slots, "worker started");
         while !shutdown.is_cancelled() {
             let idle = slots.available_permits();
             if idle == 0 {
@@ -141,7 +144,12 @@ impl Worker {
             }
             let jobs = match self
                 .store
-                .claim(&self.config.owner, idle, self.config.lease)
+                .claim(
+                    &self.config.lane,
+                    &self.config.owner,
+                    idle,
+                    self.config.lease,
+                )
                 .await
             {
                 Ok(jobs) => jobs,

@@ -5,7 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use researchops_core::{
-    CreateRunOutcome, EventType, NewProject, NewRun, RunId, RunOptions, RunStatus, Stage,
+    CreateRunOutcome, EventType, Lane, NewProject, NewRun, RunId, RunOptions, RunStatus, Stage,
     StageCommit, Store, TenantId,
 };
 use researchops_pipeline::{StageContext, StageError, Stages};
@@ -114,6 +114,7 @@ impl Harness {
             sources: vec!["local".into()],
             options: RunOptions::default(),
             client_request_id: None,
+            lane: Lane::default(),
         };
         match self
             .store

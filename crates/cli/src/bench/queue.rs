@@ -6,7 +6,7 @@
 use super::{machine, percentile};
 use anyhow::Context;
 use clap::Args;
-use researchops_core::{JobKind, JobOutcome, NewJob, Store, TenantId};
+use researchops_core::{JobOutcome, Lane, NewJob, Store, TenantId};
 use researchops_store_postgres::{PgOptions, PgStore};
 use researchops_store_sqlite::{Durability, SqliteStore};
 use researchops_worker::{Worker, WorkerConfig};
@@ -126,11 +126,8 @@ impl Fresh {
 
 fn noop(tenant: TenantId, payload: serde_json::Value) -> NewJob {
     NewJob {
-        tenant_id: tenant,
-        kind: JobKind::Noop,
-        run_id: None,
         payload,
-        max_attempts: 3,
+        ..NewJob::noop(tenant, Lane::default())
     }
 }
 
@@ -209,7 +206,7 @@ async fn latency(fresh: &Fresh, args: &QueueArgs, wakeups: bool) -> anyhow::Resu
             let mut latencies: Vec<(f64, f64)> = Vec::with_capacity(probes);
             while latencies.len() < probes && !stop.is_cancelled() {
                 let jobs = consumer
-                    .claim("bench", 16, Duration::from_secs(30))
+                    .claim(&Lane::default(), "bench", 16, Duration::from_secs(30))
                     .await
                     .unwrap_or_default();
                 let now = origin.elapsed().as_secs_f64() * 1000.0;

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use researchops_core::{
-    Artifact, ArtifactId, BlobInfo, BlobStore, Queue, RunEnd, RunId, Stage, StageCommit, Store,
-    StoreError,
+    Artifact, ArtifactId, BlobInfo, BlobStore, Lane, Queue, RunEnd, RunId, Stage, StageCommit,
+    Store, StoreError,
 };
 use researchops_http::{App, AppState, HttpConfig};
 use researchops_store_sqlite::{Durability, SqliteStore};
@@ -146,7 +146,7 @@ impl TestApp {
         let run_id: RunId = run.parse().expect("run id");
         let jobs = self
             .store
-            .claim("test-worker", 16, Duration::from_secs(60))
+            .claim(&Lane::default(), "test-worker", 16, Duration::from_secs(60))
             .await
             .expect("claim");
         let job = jobs

@@ -283,7 +283,7 @@ async fn a_failed_run_explains_itself_and_can_be_retried_once_failed() {
     let project = app.project("p").await;
     let run = app.run(&project, "What is X?").await;
     let end = RunEnd::Failed {
-        code: "no_evidence".into(),
+        code: researchops_core::FailureCode::NoEvidence,
         reason: "nothing matched".into(),
         stage: None,
     };

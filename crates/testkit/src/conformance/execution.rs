@@ -52,7 +52,11 @@ pub async fn stage_commits_are_atomic_and_readable(store: Arc<dyn Store>) {
     let t = tenant(&store).await;
     let p = project(&store, t, "p").await;
     let run = create(&store, t, p, "q").await;
-    let job = store.claim("w", 1, LEASE).await.unwrap().remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     store.start_run(job.lease, run).await.unwrap();
     let record = evidence(run);
     let snippet = record.snippets[0].id;
@@ -163,7 +167,11 @@ pub async fn events_are_ordered_and_resumable_by_id(store: Arc<dyn Store>) {
     let t = tenant(&store).await;
     let p = project(&store, t, "p").await;
     let run = create(&store, t, p, "q").await;
-    let job = store.claim("w", 1, LEASE).await.unwrap().remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     let mut hints = store.events().subscribe();
     store.start_run(job.lease, run).await.unwrap();
     let notice = tokio::time::timeout(Duration::from_secs(5), hints.recv())

@@ -12,7 +12,8 @@ pub use queue::*;
 pub use runs::*;
 
 use researchops_core::{
-    CreateRunOutcome, NewProject, NewRun, ProjectId, RunId, RunOptions, Store, TenantId,
+    CreateRunOutcome, FailureCode, Lane, NewProject, NewRun, ProjectId, RunId, RunOptions, Store,
+    TenantId,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub(crate) fn new_run(project: ProjectId, question: &str, key: Option<&str>) -> 
         sources: vec!["local".into()],
         options: RunOptions::default(),
         client_request_id: key.map(str::to_string),
+        lane: Lane::default(),
     }
 }
 

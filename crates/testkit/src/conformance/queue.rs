@@ -2,8 +2,8 @@
 
 use super::*;
 use researchops_core::{
-    CreateRunOutcome, EventType, JobKind, JobOutcome, NewEvent, NewJob, RunEnd, RunStatus, Stage,
-    StageCommit, Store, StoreError, run_error,
+    CreateRunOutcome, EventType, JobOutcome, NewEvent, NewJob, RunEnd, RunStatus, Stage,
+    StageCommit, Store, StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,28 +11,31 @@ use std::time::Duration;
 pub async fn claims_respect_the_slot_count_and_rotate_across_tenants(store: Arc<dyn Store>) {
     let busy = tenant(&store).await;
     let quiet = tenant(&store).await;
-    let noop = |t| NewJob {
-        tenant_id: t,
-        kind: JobKind::Noop,
-        run_id: None,
-        payload: serde_json::json!({}),
-        max_attempts: 3,
-    };
+    let noop = |t| NewJob::noop(t, Lane::default());
     store
         .enqueue(&(0..10).map(|_| noop(busy)).collect::<Vec<_>>())
         .await
         .unwrap();
-    let first = store.claim("w", 2, LEASE).await.unwrap();
+    let first = store.claim(&Lane::default(), "w", 2, LEASE).await.unwrap();
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|j| j.tenant_id == busy));
     store.enqueue(&[noop(quiet)]).await.unwrap();
     // The quiet tenant's single job is claimed before the busy tenant's backlog drains.
-    let next = store.claim("w", 1, LEASE).await.unwrap();
+    let next = store.claim(&Lane::default(), "w", 1, LEASE).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].tenant_id, quiet);
-    let rest = store.claim("w", 100, LEASE).await.unwrap();
+    let rest = store
+        .claim(&Lane::default(), "w", 100, LEASE)
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 8);
-    assert!(store.claim("w", 100, LEASE).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim(&Lane::default(), "w", 100, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.queued, stats.running), (0, 11));
 }
@@ -42,14 +45,18 @@ pub async fn a_stale_lease_can_commit_nothing(store: Arc<dyn Store>) {
     let p = project(&store, t, "p").await;
     let run = create(&store, t, p, "q").await;
     let old = store
-        .claim("old", 1, Duration::from_millis(50))
+        .claim(&Lane::default(), "old", 1, Duration::from_millis(50))
         .await
         .unwrap()
         .remove(0);
     store.start_run(old.lease, run).await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert_eq!(store.rescue_expired().await.unwrap(), 1);
-    let new = store.claim("new", 1, LEASE).await.unwrap().remove(0);
+    let new = store
+        .claim(&Lane::default(), "new", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     assert_ne!(new.lease.token, old.lease.token);
     assert_eq!(new.attempt, 2);
     let commit = StageCommit {
@@ -106,7 +113,7 @@ pub async fn expired_leases_are_rescued_and_the_run_resumes_with_a_warning(store
     let p = project(&store, t, "p").await;
     let run = create(&store, t, p, "q").await;
     let first = store
-        .claim("crashed", 1, Duration::from_millis(50))
+        .claim(&Lane::default(), "crashed", 1, Duration::from_millis(50))
         .await
         .unwrap()
         .remove(0);
@@ -141,7 +148,11 @@ pub async fn expired_leases_are_rescued_and_the_run_resumes_with_a_warning(store
         (warn.event_type, warn.level),
         (EventType::Log, researchops_core::EventLevel::Warn)
     );
-    let second = store.claim("healthy", 1, LEASE).await.unwrap().remove(0);
+    let second = store
+        .claim(&Lane::default(), "healthy", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     let start = store.start_run(second.lease, run).await.unwrap();
     assert_eq!(start.run.attempt, 2);
     assert_eq!(
@@ -163,7 +174,7 @@ pub async fn exhausted_attempts_fail_the_run(store: Arc<dyn Store>) {
         other => panic!("{other:?}"),
     };
     let job = store
-        .claim("w", 1, Duration::from_millis(30))
+        .claim(&Lane::default(), "w", 1, Duration::from_millis(30))
         .await
         .unwrap()
         .remove(0);
@@ -173,9 +184,18 @@ pub async fn exhausted_attempts_fail_the_run(store: Arc<dyn Store>) {
     let failed = store.get_run(t, run).await.unwrap();
     assert_eq!(
         (failed.status, failed.error_code.as_deref()),
-        (RunStatus::Failed, Some(run_error::ATTEMPTS_EXHAUSTED))
+        (
+            RunStatus::Failed,
+            Some(FailureCode::AttemptsExhausted.as_str())
+        )
     );
-    assert!(store.claim("w", 1, LEASE).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim(&Lane::default(), "w", 1, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         event_types(&store, t, run).await.last().map(String::as_str),
         Some("state")
@@ -186,15 +206,12 @@ pub async fn noop_jobs_complete_in_batches_and_stale_completions_are_fenced(stor
     let t = tenant(&store).await;
     let jobs: Vec<NewJob> = (0..5)
         .map(|_| NewJob {
-            tenant_id: t,
-            kind: JobKind::Noop,
-            run_id: None,
-            payload: serde_json::json!({}),
             max_attempts: 2,
+            ..NewJob::noop(t, Lane::default())
         })
         .collect();
     store.enqueue(&jobs).await.unwrap();
-    let claimed = store.claim("w", 5, LEASE).await.unwrap();
+    let claimed = store.claim(&Lane::default(), "w", 5, LEASE).await.unwrap();
     let mut done: Vec<_> = claimed
         .iter()
         .map(|j| (j.lease, JobOutcome::Completed))
@@ -207,7 +224,11 @@ pub async fn noop_jobs_complete_in_batches_and_stale_completions_are_fenced(stor
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.queued, stats.running, stats.failed), (0, 0, 0));
     store.enqueue(&jobs[..1]).await.unwrap();
-    let job = store.claim("w", 1, LEASE).await.unwrap().remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     store
         .finish_job(
             job.lease,
@@ -222,4 +243,83 @@ pub async fn noop_jobs_complete_in_batches_and_stale_completions_are_fenced(stor
         store.finish_job(job.lease, JobOutcome::Completed).await,
         Err(StoreError::LeaseLost)
     ));
+}
+
+pub async fn claims_take_jobs_from_their_own_lane_only(store: Arc<dyn Store>) {
+    let t = tenant(&store).await;
+    let u = tenant(&store).await;
+    let a = Lane::private("a");
+    let b = Lane::private("b");
+    let jobs = [
+        NewJob::noop(t, a.clone()),
+        NewJob::noop(u, a.clone()),
+        NewJob::noop(t, b.clone()),
+        NewJob::noop(u, b.clone()),
+        NewJob::noop(u, Lane::default()),
+    ];
+    store.enqueue(&jobs).await.unwrap();
+    let p = project(&store, t, "p").await;
+    let run = match store
+        .create_run(
+            t,
+            NewRun {
+                lane: a.clone(),
+                ..new_run(p, "q", None)
+            },
+            3,
+        )
+        .await
+        .unwrap()
+    {
+        CreateRunOutcome::Created(id) => id,
+        other => panic!("expected a new run, got {other:?}"),
+    };
+    // Both rounds of the claim (one per tenant, then the oldest) stay inside the lane.
+    let in_b = store.claim(&b, "w", 100, LEASE).await.unwrap();
+    assert_eq!(in_b.len(), 2);
+    assert!(in_b.iter().all(|j| j.run_id.is_none()));
+    let in_default = store
+        .claim(&Lane::default(), "w", 100, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(in_default.len(), 1);
+    assert!(in_default[0].run_id.is_none());
+    let lease = Duration::from_millis(50);
+    let in_a = store.claim(&a, "w", 100, lease).await.unwrap();
+    assert_eq!(in_a.len(), 3);
+    assert_eq!(in_a.iter().filter(|j| j.run_id == Some(run)).count(), 1);
+    for lane in [&a, &b, &Lane::default()] {
+        assert!(store.claim(lane, "w", 100, LEASE).await.unwrap().is_empty());
+    }
+    // A rescued job goes back to its own lane.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(store.rescue_expired().await.unwrap() >= 3);
+    assert!(
+        store
+            .claim(&Lane::default(), "w", 100, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim(&a, "w", 100, LEASE).await.unwrap();
+    assert_eq!(again.len(), 3);
+    // A retry (an API request) queues the run's new job in the default lane.
+    let job = again.iter().find(|j| j.run_id == Some(run)).unwrap();
+    store.start_run(job.lease, run).await.unwrap();
+    let end = RunEnd::Failed {
+        code: FailureCode::InternalError,
+        reason: "boom".into(),
+        stage: None,
+    };
+    store.finish_run(job.lease, run, end).await.unwrap();
+    store.retry_run(t, run, 3).await.unwrap();
+    assert!(store.claim(&a, "w", 100, LEASE).await.unwrap().is_empty());
+    let retried = store
+        .claim(&Lane::default(), "w", 100, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.iter().map(|j| j.run_id).collect::<Vec<_>>(),
+        [Some(run)]
+    );
 }

@@ -3,7 +3,7 @@
 use super::*;
 use researchops_core::{
     CreateRunOutcome, JobKind, PageRequest, RunEnd, RunId, RunStatus, Stage, StageGate, Store,
-    StoreError, TenantId, run_error,
+    StoreError, TenantId,
 };
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub async fn runs_are_created_with_their_events_and_job_in_one_step(store: Arc<d
         event_types(&store, t, run_id).await,
         ["run.created", "run.queued"]
     );
-    let jobs = store.claim("w", 10, LEASE).await.unwrap();
+    let jobs = store.claim(&Lane::default(), "w", 10, LEASE).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(
         (jobs[0].kind, jobs[0].run_id, jobs[0].attempt),
@@ -129,7 +129,13 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
     let canceled = store.cancel_run(t, queued).await.unwrap();
     assert_eq!(canceled.status, RunStatus::Canceled);
     assert_eq!(canceled.finish_reason.as_deref(), Some("canceled"));
-    assert!(store.claim("w", 10, LEASE).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim(&Lane::default(), "w", 10, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Terminal → unchanged.
     assert_eq!(
         store.cancel_run(t, queued).await.unwrap().status,
@@ -141,7 +147,11 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
     ));
     // Running → cancel requested, the worker sees it at the next stage.
     let running = create(&store, t, p, "q2").await;
-    let job = store.claim("w", 1, LEASE).await.unwrap().remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     store.start_run(job.lease, running).await.unwrap();
     let requested = store.cancel_run(t, running).await.unwrap();
     assert_eq!(requested.status, RunStatus::Running);
@@ -170,10 +180,14 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
     );
     // Failed → retry → queued with retry_count + 1 and the failure cleared.
     let failing = create(&store, t, p, "q3").await;
-    let job = store.claim("w", 1, LEASE).await.unwrap().remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     store.start_run(job.lease, failing).await.unwrap();
     let reason = RunEnd::Failed {
-        code: run_error::NO_EVIDENCE.into(),
+        code: FailureCode::NoEvidence,
         reason: "nothing".into(),
         stage: Some(Stage::Retrieve),
     };
@@ -200,7 +214,11 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
         store.retry_run(t, failing, 3).await,
         Err(StoreError::Conflict(_))
     ));
-    let job = store.claim("w", 1, LEASE).await.unwrap().remove(0);
+    let job = store
+        .claim(&Lane::default(), "w", 1, LEASE)
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(job.run_id, Some(failing));
     let types = event_types(&store, t, failing).await;
     assert_eq!(types.iter().filter(|t| *t == "error").count(), 1);
