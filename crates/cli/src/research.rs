@@ -7,8 +7,8 @@ use crate::config::{CorpusArgs, StorageArgs, WorkerArgs};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use researchops_core::{
-    ArtifactKind, CreateRunOutcome, EventType, NewProject, NewRun, PageRequest, RunEvent, RunId, RunOptions,
-    RunStatus, Stage, Store, TenantId,
+    ArtifactKind, CreateRunOutcome, EventType, NewProject, NewRun, PageRequest, RunEvent, RunId,
+    RunOptions, RunStatus, Stage, Store, TenantId,
 };
 use researchops_worker::Worker;
 use std::collections::HashMap;

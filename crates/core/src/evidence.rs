@@ -190,7 +190,9 @@ impl ArtifactKind {
 
     /// The kind with this file name.
     pub fn from_file_name(name: &str) -> Option<ArtifactKind> {
-        ArtifactKind::ALL.into_iter().find(|k| k.file_name() == name)
+        ArtifactKind::ALL
+            .into_iter()
+            .find(|k| k.file_name() == name)
     }
 }
 
@@ -267,6 +269,9 @@ mod tests {
         }
         assert_eq!(ArtifactKind::from_file_name("references.bib"), None);
         assert_eq!(ArtifactKind::ContextBundle.category(), "context");
-        assert_eq!(ArtifactKind::ReportHtml.media_type(), "text/html; charset=utf-8");
+        assert_eq!(
+            ArtifactKind::ReportHtml.media_type(),
+            "text/html; charset=utf-8"
+        );
     }
 }

@@ -24,7 +24,8 @@ pub use connector::{
 pub use error::{ErrorCode, StoreError};
 pub use event::{EventLevel, EventType, NewEvent, RunEvent};
 pub use evidence::{
-    Artifact, ArtifactKind, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict,
+    Artifact, ArtifactKind, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit,
+    Verdict,
 };
 pub use hub::{EventHub, EventNotice, JobWakeup};
 pub use identity::{Identity, Role};

@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::state::App;
 use chrono::{DateTime, Utc};
 use researchops_core::{
-    Artifact, ArtifactId, ArtifactKind, ErrorCode, EventId, Run, RunEvent, RunId, RunStatus, Stage, StoreError,
-    TenantId,
+    Artifact, ArtifactId, ArtifactKind, ErrorCode, EventId, Run, RunEvent, RunId, RunStatus, Stage,
+    StoreError, TenantId,
 };
 use serde::Serialize;
 

@@ -83,7 +83,10 @@ pub(crate) fn support(claim: &str, snippet: &str) -> f64 {
     (shared as f64 / claim_terms.len() as f64).min(0.99)
 }
 
-pub(crate) fn factcheck(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCommit, StageError> {
+pub(crate) fn factcheck(
+    cx: &StageContext<'_>,
+    ingest: &Evidence,
+) -> Result<StageCommit, StageError> {
     let draft: DraftOutput = cx.output(Stage::Draft)?;
     let validation: crate::model::ValidateOutput = cx.output(Stage::Validate)?;
     let texts: HashMap<SnippetId, &str> =

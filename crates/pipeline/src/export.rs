@@ -15,11 +15,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Builds the report model from the run's committed outputs.
-pub(crate) fn build_report(
-    question: &str,
-    ingest: &Evidence,
-    checked: &FactcheckOutput,
-) -> Report {
+pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &FactcheckOutput) -> Report {
     let source_of: HashMap<SnippetId, SourceId> =
         ingest.snippets().map(|s| (s.id, s.source_id)).collect();
     let sources: HashMap<SourceId, &crate::model::EvidenceSource> =

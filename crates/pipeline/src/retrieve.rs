@@ -9,8 +9,7 @@ use crate::{StageContext, StageError, to_value, usage};
 use bytes::Bytes;
 use chrono::Utc;
 use researchops_core::{
-    ConnectorError, EventType, FoundDocument, NewEvent, SearchQuery, Stage, StageCommit,
-    run_error,
+    ConnectorError, EventType, FoundDocument, NewEvent, SearchQuery, Stage, StageCommit, run_error,
 };
 use researchops_search::text::align_sentences;
 use sha2::{Digest, Sha256};
@@ -79,7 +78,9 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
                         Some(Stage::Retrieve),
                         format!("{name}: {} documents", found.len()),
                     )
-                    .with_payload(serde_json::json!({ "connector": name, "documents": found.len() })),
+                    .with_payload(
+                        serde_json::json!({ "connector": name, "documents": found.len() }),
+                    ),
                 );
                 candidates.extend(found.into_iter().map(|doc| Candidate {
                     connector: name.clone(),

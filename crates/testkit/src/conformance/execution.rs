@@ -115,7 +115,12 @@ pub async fn stage_commits_are_atomic_and_readable(store: Arc<dyn Store>) {
             snapshot.size_bytes,
             snapshot.mime_type.as_str()
         ),
-        (record.snapshot.id, "ab".repeat(32).as_str(), 300, "application/pdf"),
+        (
+            record.snapshot.id,
+            "ab".repeat(32).as_str(),
+            300,
+            "application/pdf"
+        ),
         "the raw blob's key, size and type round-trip"
     );
     assert_eq!(
