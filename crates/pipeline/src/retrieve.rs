@@ -276,18 +276,16 @@ mod tests {
         assert_eq!(ids, ["c", "a", "d"]);
         assert_eq!(dedupe_and_rank(ranked, 2).len(), 2);
     }
-}
-
-#[cfg(test)]
-mod fingerprint_tests {
-    use super::combined_fingerprint;
 
     #[test]
     fn one_fingerprint_is_kept_as_is_and_several_combine_independently_of_order() {
         assert_eq!(combined_fingerprint(&[]), None);
         let local = ("local".to_string(), "abc".to_string());
         let kb = ("kb".to_string(), "def".to_string());
-        assert_eq!(combined_fingerprint(&[local.clone()]), Some("abc".into()));
+        assert_eq!(
+            combined_fingerprint(std::slice::from_ref(&local)),
+            Some("abc".into())
+        );
         let both = combined_fingerprint(&[local.clone(), kb.clone()]);
         assert_eq!(both, combined_fingerprint(&[kb, local]));
         assert_eq!(both.map(|f| f.len()), Some(64));
