@@ -8,8 +8,8 @@ use bytes::Bytes;
 use researchops_blobs::LocalBlobStore;
 use researchops_core::{
     ArtifactKind, BlobStore, Connector, ConnectorError, Connectors, CreateRunOutcome, EventLevel,
-    FoundDocument, NewEvent, NewProject, NewRun, RawContent, RunEnd, RunId, RunOptions,
-    SearchQuery, Stage, Store, TenantId,
+    FoundDocument, Lease, NewEvent, NewProject, NewRun, RawContent, RunEnd, RunId, RunOptions,
+    RunStart, SearchQuery, Stage, Store, TenantId,
 };
 use researchops_pipeline::{Progress, StageContext, run_stage};
 use researchops_sources::{LocalConnector, LocalSearch};
@@ -60,8 +60,8 @@ impl Harness {
         }
     }
 
-    /// Creates a run and executes all its stages, committing each like the worker does.
-    async fn research(&self, connectors: &Connectors, sources: &[&str]) -> (RunId, Vec<NewEvent>) {
+    /// Creates a run and starts it under a fresh lease.
+    async fn start(&self, sources: &[&str]) -> (RunStart, Lease) {
         let project = self
             .store
             .create_project(
@@ -91,13 +91,22 @@ impl Harness {
             .await
             .unwrap()
             .remove(0);
-        let start = self.store.start_run(job.lease, id).await.unwrap();
+        (
+            self.store.start_run(job.lease, id).await.unwrap(),
+            job.lease,
+        )
+    }
+
+    /// Creates a run and executes all its stages, committing each like the worker does.
+    async fn research(&self, connectors: &Connectors, sources: &[&str]) -> (RunId, Vec<NewEvent>) {
+        let (start, lease) = self.start(sources).await;
+        let id = start.run.id;
         let mut outputs = start.outputs;
         let events = Events::default();
         let cancel = CancellationToken::new();
         let mut next = Stage::after_checkpoint(None);
         while let Some(stage) = next {
-            self.store.begin_stage(job.lease, id, stage).await.unwrap();
+            self.store.begin_stage(lease, id, stage).await.unwrap();
             let cx = StageContext {
                 run: &start.run,
                 outputs: &outputs,
@@ -111,13 +120,13 @@ impl Harness {
                 .unwrap_or_else(|e| panic!("{stage} failed: {e}"));
             outputs.insert(stage, commit.output.clone());
             self.store
-                .finish_stage(job.lease, id, stage, commit)
+                .finish_stage(lease, id, stage, commit)
                 .await
                 .unwrap();
             next = Stage::after_checkpoint(Some(stage));
         }
         self.store
-            .finish_run(job.lease, id, RunEnd::Succeeded)
+            .finish_run(lease, id, RunEnd::Succeeded)
             .await
             .unwrap();
         (id, events.0.into_inner().unwrap())
@@ -372,4 +381,74 @@ async fn any_connector_plugs_in_and_a_failing_one_is_a_warning() {
     }
     let md = h.artifact(run, ArtifactKind::ReportMd).await;
     assert!(String::from_utf8_lossy(&md).contains("Vitamin D and bone mineral density"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_written_before_snapshots_moved_to_retrieve_still_resume() {
+    let h = Harness::new().await;
+    let (start, _lease) = h.start(&["local"]).await;
+    let text = "Vitamin D raised bone mineral density. It did not change falls.";
+    // The shapes an older binary committed: text inline in retrieve and in ingest.
+    let legacy_retrieve = serde_json::json!({
+        "query": QUESTION, "corpus_fingerprint": "fp",
+        "documents": [{
+            "connector": "local", "external_id": "d1", "title": "Vitamin D trial", "text": text,
+            "sentences": ["Vitamin D raised bone mineral density.", "It did not change falls."],
+            "authors": [], "year": null, "doi": null, "url": null, "score": 2.0,
+        }],
+    });
+    let outputs = BTreeMap::from([(Stage::Retrieve, legacy_retrieve)]);
+    let events = Events::default();
+    let cancel = CancellationToken::new();
+    let connectors = Connectors::default();
+    let cx = StageContext {
+        run: &start.run,
+        outputs: &outputs,
+        connectors: &connectors,
+        blobs: h.blobs.as_ref(),
+        progress: &events,
+        cancel: &cancel,
+    };
+    let commit = run_stage(Stage::Ingest, &cx).await.unwrap();
+    let record = &commit.evidence[0];
+    assert_eq!(record.snapshot.sha256, record.snapshot.text_sha256);
+    assert_eq!(
+        h.blobs.get(&record.snapshot.text_sha256).await.unwrap(),
+        text.as_bytes()
+    );
+    let texts: Vec<&str> = record.snippets.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Vitamin D raised bone mineral density.",
+            "It did not change falls."
+        ]
+    );
+
+    // An old ingest output (snippet text inline, one blob key) still feeds the later stages.
+    let source = record.source.id;
+    let legacy_ingest = serde_json::json!({
+        "sources": [{
+            "id": source, "connector": "local", "external_id": "d1", "title": "Vitamin D trial",
+            "authors": [], "year": null, "doi": null, "url": null,
+            "sha256": record.snapshot.sha256, "rank": 1,
+            "snippets": record.snippets.iter().map(|s| serde_json::json!({
+                "id": s.id, "source_id": source, "text": s.text,
+                "start_byte": s.start_byte, "end_byte": s.end_byte,
+            })).collect::<Vec<_>>(),
+        }],
+    });
+    let outputs = BTreeMap::from([(Stage::Ingest, legacy_ingest)]);
+    let cx = StageContext {
+        outputs: &outputs,
+        ..cx
+    };
+    let outline = run_stage(Stage::Outline, &cx).await.unwrap();
+    assert!(
+        outline
+            .output
+            .to_string()
+            .contains(&record.snippets[0].id.to_string()),
+        "the outline cites the old checkpoint's snippets"
+    );
 }
