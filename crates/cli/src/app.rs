@@ -1,10 +1,10 @@
-//! Wiring: choose the backend from the configuration, open blobs and the local corpus.
+//! Wiring: choose the backend from the configuration, open blobs and the connectors (today the local
+//! corpus).
 
 use crate::config::{CorpusArgs, StorageArgs};
 use anyhow::Context;
-use researchops_core::{BlobStore, Store};
-use researchops_pipeline::Connectors;
-use researchops_sources::LocalSearch;
+use researchops_core::{BlobStore, Connector, Connectors, Store};
+use researchops_sources::{LocalConnector, LocalSearch};
 use researchops_store_postgres::{PgOptions, PgStore};
 use researchops_store_sqlite::{Durability, SqliteStore};
 use std::path::{Path, PathBuf};
@@ -124,7 +124,8 @@ pub fn redact(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
-/// Opens the local corpus (building its search index once, under the data directory).
+/// Opens the enabled connectors: the local corpus when one is configured (building its search index
+/// once, under the data directory). Later sources (OpenAlex, arXiv, URLs) join the same registry.
 pub fn open_connectors(corpus: &CorpusArgs, data_dir: &Path) -> anyhow::Result<Connectors> {
     let Some(path) = &corpus.corpus else {
         return Ok(Connectors::default());
@@ -139,9 +140,8 @@ pub fn open_connectors(corpus: &CorpusArgs, data_dir: &Path) -> anyhow::Result<C
         duration_ms = started.elapsed().as_millis() as u64,
         "local corpus ready"
     );
-    Ok(Connectors {
-        local: Some(Arc::new(local)),
-    })
+    let local: Arc<dyn Connector> = Arc::new(LocalConnector::new(Arc::new(local)));
+    Ok(Connectors::new([local]))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use crate::config::{CorpusArgs, StorageArgs, WorkerArgs};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use researchops_core::{
-    CreateRunOutcome, EventType, Lane, NewProject, NewRun, PageRequest, RunEvent, RunId,
-    RunOptions, RunStatus, Stage, Store, TenantId,
+    ArtifactKind, CreateRunOutcome, EventType, Lane, NewProject, NewRun, PageRequest, RunEvent,
+    RunId, RunOptions, RunStatus, Stage, Store, TenantId,
 };
 use researchops_worker::Worker;
 use std::collections::HashMap;
@@ -58,13 +58,13 @@ pub enum ResearchError {
     Other(#[from] anyhow::Error),
 }
 
-fn parse_formats(spec: &str) -> Result<Vec<&'static str>, ResearchError> {
+fn parse_formats(spec: &str) -> Result<Vec<ArtifactKind>, ResearchError> {
     let mut names = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let name = match part.to_ascii_lowercase().as_str() {
-            "md" | "markdown" => "report.md",
-            "json" => "report.json",
-            "html" => "report.html",
+            "md" | "markdown" => ArtifactKind::ReportMd,
+            "json" => ArtifactKind::ReportJson,
+            "html" => ArtifactKind::ReportHtml,
             other => {
                 return Err(ResearchError::Usage(format!(
                     "unknown format `{other}` (use md, json, html)"
@@ -263,7 +263,7 @@ async fn write_artifacts(
     tenant: TenantId,
     run: RunId,
     out: &Path,
-    formats: &[&str],
+    formats: &[ArtifactKind],
     question: &str,
 ) -> Result<Vec<PathBuf>, ResearchError> {
     std::fs::create_dir_all(out)
@@ -276,7 +276,9 @@ async fn write_artifacts(
         .await
         .map_err(anyhow::Error::from)?
     {
-        if !formats.contains(&artifact.name.as_str()) && artifact.name != "context_bundle.json" {
+        let wanted = ArtifactKind::from_file_name(&artifact.name)
+            .is_some_and(|k| k == ArtifactKind::ContextBundle || formats.contains(&k));
+        if !wanted {
             continue;
         }
         let bytes = blobs
@@ -452,7 +454,7 @@ mod tests {
     fn formats_are_parsed_and_unknown_ones_rejected() {
         assert_eq!(
             parse_formats("md,json").unwrap_or_default(),
-            vec!["report.md", "report.json"]
+            vec![ArtifactKind::ReportMd, ArtifactKind::ReportJson]
         );
         assert!(matches!(parse_formats("pdf"), Err(ResearchError::Usage(_))));
         assert!(matches!(parse_formats(" , "), Err(ResearchError::Usage(_))));

@@ -34,19 +34,25 @@ pub struct Source {
     pub score: f64,
 }
 
-/// The bytes of a source as retrieved, content-addressed.
+/// A source as retrieved: two content-addressed blobs, the bytes as served and the UTF-8 text
+/// extracted from them (the same blob when the source served plain text). Snippet offsets index into
+/// the text blob.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Snapshot {
     /// The snapshot's id.
     pub id: SnapshotId,
     /// Its source.
     pub source_id: SourceId,
-    /// Hex SHA-256 of the bytes (also the blob key).
+    /// Hex SHA-256 of the bytes as served (also their blob key).
     pub sha256: String,
     /// Size of the bytes.
     pub size_bytes: i64,
     /// Media type of the bytes.
     pub mime_type: String,
+    /// Hex SHA-256 of the extracted UTF-8 text (also its blob key).
+    pub text_sha256: String,
+    /// Size of the text in bytes.
+    pub text_size_bytes: i64,
     /// When it was taken.
     pub retrieved_at: DateTime<Utc>,
 }
@@ -131,6 +137,72 @@ pub struct Claim {
     pub verdict: Verdict,
 }
 
+/// The files a run's export produces: the one definition of their file names, categories and media
+/// types that the pipeline, the HTTP API and the CLI share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactKind {
+    /// `report.md`: the report as Markdown.
+    ReportMd,
+    /// `report.html`: the report as a standalone HTML page.
+    ReportHtml,
+    /// `report.json`: the report model.
+    ReportJson,
+    /// `context_bundle.json`: question, settings, corpus fingerprint, sources, cited snippets, claims.
+    ContextBundle,
+}
+
+impl ArtifactKind {
+    /// Every kind, in the order export writes them.
+    pub const ALL: [ArtifactKind; 4] = [
+        ArtifactKind::ReportMd,
+        ArtifactKind::ReportHtml,
+        ArtifactKind::ReportJson,
+        ArtifactKind::ContextBundle,
+    ];
+
+    /// The file name (the artifact's `name`).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ArtifactKind::ReportMd => "report.md",
+            ArtifactKind::ReportHtml => "report.html",
+            ArtifactKind::ReportJson => "report.json",
+            ArtifactKind::ContextBundle => "context_bundle.json",
+        }
+    }
+
+    /// The category stored in the artifact's `kind`: `report` or `context`.
+    pub fn category(self) -> &'static str {
+        match self {
+            ArtifactKind::ReportMd | ArtifactKind::ReportHtml | ArtifactKind::ReportJson => {
+                "report"
+            }
+            ArtifactKind::ContextBundle => "context",
+        }
+    }
+
+    /// The media type it is served with.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ArtifactKind::ReportMd => "text/markdown; charset=utf-8",
+            ArtifactKind::ReportHtml => "text/html; charset=utf-8",
+            ArtifactKind::ReportJson | ArtifactKind::ContextBundle => "application/json",
+        }
+    }
+
+    /// The kind with this file name.
+    pub fn from_file_name(name: &str) -> Option<ArtifactKind> {
+        ArtifactKind::ALL
+            .into_iter()
+            .find(|k| k.file_name() == name)
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
+
 /// A file a run produced, stored as a blob.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Artifact {
@@ -138,7 +210,7 @@ pub struct Artifact {
     pub id: ArtifactId,
     /// The run.
     pub run_id: RunId,
-    /// File name, e.g. `report.md`.
+    /// File name, e.g. `report.md` (see [`ArtifactKind::file_name`]).
     pub name: String,
     /// `report`, `context` or `references`.
     pub kind: String,
@@ -185,4 +257,22 @@ pub enum RunEnd {
     },
     /// Cancellation was requested and honoured.
     Canceled,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_kinds_round_trip_through_their_file_names() {
+        for kind in ArtifactKind::ALL {
+            assert_eq!(ArtifactKind::from_file_name(kind.file_name()), Some(kind));
+        }
+        assert_eq!(ArtifactKind::from_file_name("references.bib"), None);
+        assert_eq!(ArtifactKind::ContextBundle.category(), "context");
+        assert_eq!(
+            ArtifactKind::ReportHtml.media_type(),
+            "text/html; charset=utf-8"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! This crate does no I/O and knows neither axum nor sqlx: the store crates implement [`Store`] and
 //! [`Queue`], the HTTP crate maps [`ErrorCode`] to responses, the worker drives runs through the ports.
 
+pub mod connector;
 pub mod decide;
 pub mod error;
 pub mod event;
@@ -19,10 +20,14 @@ pub mod queue;
 pub mod run;
 pub mod transfer;
 
+pub use connector::{
+    Connector, ConnectorError, Connectors, FoundDocument, RawContent, SearchQuery,
+};
 pub use error::{ErrorCode, StoreError};
 pub use event::{EventLevel, EventType, NewEvent, RunEvent};
 pub use evidence::{
-    Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict,
+    Artifact, ArtifactKind, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit,
+    Verdict,
 };
 pub use failure::FailureCode;
 pub use hub::{EventHub, EventNotice, JobWakeup};

@@ -1,6 +1,8 @@
 //! The ports the rest of the system is written against: [`Store`] (tenant-scoped data plus fenced run
 //! execution) and [`BlobStore`] (content-addressed bytes). Each multi-row change is one method, so every
-//! backend can make it one transaction; nothing outside the store crates sees SQL.
+//! backend can make it one transaction; nothing outside the store crates sees SQL. The third port,
+//! [`Connector`](crate::connector::Connector) (where evidence comes from), lives in
+//! [`connector`](crate::connector).
 
 use crate::error::StoreError;
 use crate::event::{NewEvent, RunEvent};

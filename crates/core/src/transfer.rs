@@ -155,6 +155,8 @@ pub const TABLES: &[TableSpec] = &[
             ("size_bytes", Int),
             ("mime_type", Text),
             ("retrieved_at", TimeMs),
+            ("text_sha256", Text),
+            ("text_size_bytes", Int),
         ],
     },
     TableSpec {

@@ -6,15 +6,15 @@ use crate::error::ApiError;
 use crate::state::App;
 use chrono::{DateTime, Utc};
 use researchops_core::{
-    Artifact, ArtifactId, ErrorCode, EventId, Run, RunEvent, RunId, RunStatus, Stage, StoreError,
-    TenantId,
+    Artifact, ArtifactId, ArtifactKind, ErrorCode, EventId, Run, RunEvent, RunId, RunStatus, Stage,
+    StoreError, TenantId,
 };
 use serde::Serialize;
 
-/// File name of the Markdown report artifact.
-pub const REPORT_ARTIFACT: &str = "report.md";
-/// File name of the context bundle artifact.
-pub const CONTEXT_ARTIFACT: &str = "context_bundle.json";
+/// The artifact `GET /runs/{run_id}/output` serves.
+pub const REPORT_ARTIFACT: ArtifactKind = ArtifactKind::ReportMd;
+/// The artifact `GET /runs/{run_id}/context` serves.
+pub const CONTEXT_ARTIFACT: ArtifactKind = ArtifactKind::ContextBundle;
 
 /// `{"items": [...]}` — a list without pagination.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -254,10 +254,10 @@ async fn find_artifact(
     app: &App,
     tenant: TenantId,
     id: RunId,
-    name: &str,
+    kind: ArtifactKind,
 ) -> Result<Option<Artifact>, ApiError> {
     let artifacts = app.store.list_artifacts(tenant, id).await?;
-    Ok(artifacts.into_iter().find(|a| a.name == name))
+    Ok(artifacts.into_iter().find(|a| a.name == kind.file_name()))
 }
 
 /// All bytes of an artifact; a missing blob behind an existing row is a fault, not a 404.

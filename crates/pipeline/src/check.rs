@@ -2,7 +2,9 @@
 //! an extractive claim must appear verbatim in a cited snippet (`supported`, support 1.0); anything
 //! else is `unsupported` and left out of the report. Every verdict is kept in the claim map.
 
-use crate::model::{CheckedClaim, DraftOutput, FactcheckOutput, IngestOutput, ValidateOutput};
+use crate::model::{
+    CheckedClaim, DraftOutput, Evidence, FactcheckOutput, IngestOutput, ValidateOutput,
+};
 use crate::{StageContext, StageError, to_value, usage};
 use researchops_core::{Claim, FailureCode, SnippetId, Stage, StageCommit, Verdict};
 use researchops_search::content_terms;
@@ -81,8 +83,10 @@ pub(crate) fn support(claim: &str, snippet: &str) -> f64 {
     (shared as f64 / claim_terms.len() as f64).min(0.99)
 }
 
-pub(crate) fn factcheck(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
-    let ingest: IngestOutput = cx.output(Stage::Ingest)?;
+pub(crate) fn factcheck(
+    cx: &StageContext<'_>,
+    ingest: &Evidence,
+) -> Result<StageCommit, StageError> {
     let draft: DraftOutput = cx.output(Stage::Draft)?;
     let validation: crate::model::ValidateOutput = cx.output(Stage::Validate)?;
     let texts: HashMap<SnippetId, &str> =

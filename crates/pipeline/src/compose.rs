@@ -3,8 +3,7 @@
 //! non-redundant sentences (MMR over TF-IDF similarity), quoted verbatim and citing their snippet.
 
 use crate::model::{
-    DraftClaim, DraftOutput, DraftSection, EvidenceSnippet, IngestOutput, OutlineOutput,
-    SectionPlan,
+    DraftClaim, DraftOutput, DraftSection, Evidence, EvidenceSnippet, OutlineOutput, SectionPlan,
 };
 use crate::{StageContext, StageError, to_value, usage};
 use researchops_core::{FailureCode, NewEvent, SnippetId, Stage, StageCommit};
@@ -176,8 +175,7 @@ fn title_from_terms(terms: &[String]) -> String {
     title
 }
 
-pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
-    let ingest: IngestOutput = cx.output(Stage::Ingest)?;
+pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCommit, StageError> {
     let pool: Vec<&EvidenceSnippet> = ingest.snippets().filter(|s| citeable(&s.text)).collect();
     if pool.is_empty() {
         return Err(StageError::Fatal {
@@ -185,7 +183,7 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
             reason: "the retrieved documents contain no citeable sentences".into(),
         });
     }
-    let ranked = rank_snippets(&cx.run.question, &ingest, &pool)?;
+    let ranked = rank_snippets(&cx.run.question, ingest, &pool)?;
     let all_texts: Vec<&str> = pool.iter().map(|s| s.text.as_str()).collect();
     let tfidf = TfIdf::fit(all_texts.iter().copied());
     let vectors: Vec<SparseVec> = ranked
@@ -241,7 +239,7 @@ pub(crate) fn outline(cx: &StageContext<'_>) -> Result<StageCommit, StageError> 
 /// when enough snippets match two or more (one rare shared word is how off-topic sections arise).
 fn rank_snippets(
     question: &str,
-    ingest: &IngestOutput,
+    ingest: &Evidence,
     pool: &[&EvidenceSnippet],
 ) -> Result<Vec<(usize, f32)>, StageError> {
     let index = SnippetIndex::build(pool.iter().map(|s| s.text.as_str())).map_err(search_err)?;
@@ -282,8 +280,7 @@ fn rank_snippets(
     Ok(scored.into_iter().map(|(i, r, _)| (i, r)).collect())
 }
 
-pub(crate) fn draft(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
-    let ingest: IngestOutput = cx.output(Stage::Ingest)?;
+pub(crate) fn draft(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCommit, StageError> {
     let outline: OutlineOutput = cx.output(Stage::Outline)?;
     let by_id: HashMap<SnippetId, &EvidenceSnippet> =
         ingest.snippets().map(|s| (s.id, s)).collect();

@@ -3,21 +3,19 @@
 //! first citation.
 
 use crate::model::{
-    FactcheckOutput, IngestOutput, Reference, Report, ReportClaim, ReportSection, RetrieveOutput,
+    Evidence, FactcheckOutput, Reference, Report, ReportClaim, ReportSection, RetrieveOutput,
 };
 use crate::{PIPELINE_VERSION, StageContext, StageError, to_value, usage};
 use bytes::Bytes;
 use chrono::Utc;
-use researchops_core::{Artifact, ArtifactId, SnippetId, SourceId, Stage, StageCommit, Verdict};
+use researchops_core::{
+    Artifact, ArtifactId, ArtifactKind, SnippetId, SourceId, Stage, StageCommit, Verdict,
+};
 use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Builds the report model from the run's committed outputs.
-pub(crate) fn build_report(
-    question: &str,
-    ingest: &IngestOutput,
-    checked: &FactcheckOutput,
-) -> Report {
+pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &FactcheckOutput) -> Report {
     let source_of: HashMap<SnippetId, SourceId> =
         ingest.snippets().map(|s| (s.id, s.source_id)).collect();
     let sources: HashMap<SourceId, &crate::model::EvidenceSource> =
@@ -183,7 +181,7 @@ pub fn render_html(report: &Report) -> String {
 
 pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     let retrieved: RetrieveOutput = cx.output(Stage::Retrieve)?;
-    let ingest: IngestOutput = cx.output(Stage::Ingest)?;
+    let ingest = Evidence::load(cx).await?;
     let checked: FactcheckOutput = cx.output(Stage::Factcheck)?;
     let report = build_report(&cx.run.question, &ingest, &checked);
     let used: Vec<serde_json::Value> = {
@@ -206,6 +204,7 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
                 serde_json::json!({
                     "snippet_id": n.id, "source_id": s.id, "ref": refs.get(&s.id), "text": n.text,
                     "start_byte": n.start_byte, "end_byte": n.end_byte, "snapshot_sha256": s.sha256,
+                    "text_sha256": s.text_sha256,
                 })
             })
             .collect()
@@ -222,7 +221,7 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         "corpus_fingerprint": retrieved.corpus_fingerprint,
         "sources": ingest.sources.iter().map(|s| serde_json::json!({
             "source_id": s.id, "connector": s.connector, "external_id": s.external_id, "title": s.title,
-            "rank": s.rank, "snapshot_sha256": s.sha256,
+            "rank": s.rank, "snapshot_sha256": s.sha256, "text_sha256": s.text_sha256,
         })).collect::<Vec<_>>(),
         "snippets": used,
         "claim_map": checked.claims,
@@ -230,34 +229,20 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
     let pretty = |v: &serde_json::Value| {
         serde_json::to_vec_pretty(v).map_err(|e| StageError::internal(e.to_string()))
     };
-    let files: Vec<(&str, &str, &str, Vec<u8>)> = vec![
-        (
-            "report.md",
-            "report",
-            "text/markdown; charset=utf-8",
-            render_markdown(&report).into_bytes(),
-        ),
-        (
-            "report.html",
-            "report",
-            "text/html; charset=utf-8",
-            render_html(&report).into_bytes(),
-        ),
-        (
-            "report.json",
-            "report",
-            "application/json",
-            pretty(&to_value(&report)?)?,
-        ),
-        (
-            "context_bundle.json",
-            "context",
-            "application/json",
-            pretty(&bundle)?,
-        ),
-    ];
+    let files: Vec<(ArtifactKind, Vec<u8>)> = ArtifactKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let bytes = match kind {
+                ArtifactKind::ReportMd => render_markdown(&report).into_bytes(),
+                ArtifactKind::ReportHtml => render_html(&report).into_bytes(),
+                ArtifactKind::ReportJson => pretty(&to_value(&report)?)?,
+                ArtifactKind::ContextBundle => pretty(&bundle)?,
+            };
+            Ok((kind, bytes))
+        })
+        .collect::<Result<_, StageError>>()?;
     let mut artifacts = Vec::with_capacity(files.len());
-    for (name, kind, mime, bytes) in files {
+    for (kind, bytes) in files {
         cx.checkpoint()?;
         let blob = cx
             .blobs
@@ -267,9 +252,9 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         artifacts.push(Artifact {
             id: ArtifactId::new(),
             run_id: cx.run.id,
-            name: name.into(),
-            kind: kind.into(),
-            mime_type: mime.into(),
+            name: kind.file_name().into(),
+            kind: kind.category().into(),
+            mime_type: kind.media_type().into(),
             size_bytes: blob.size_bytes as i64,
             sha256: blob.sha256,
             created_at: Utc::now(),

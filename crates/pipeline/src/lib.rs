@@ -1,6 +1,10 @@
 //! The seven stages of a research run as plain async functions over ports:
 //! `retrieve → ingest → outline → draft → validate → factcheck → export`.
 //!
+//! Evidence comes from [`Connector`](researchops_core::Connector)s selected by name from the
+//! [`Connectors`] registry; snapshot bytes and text live in the [`BlobStore`], and stage outputs
+//! reference them by hash rather than carrying document text.
+//!
 //! Each stage reads the committed outputs of the stages before it (so a crashed run resumes from its
 //! checkpoint with identical inputs) and returns a [`StageCommit`] that the worker commits atomically
 //! with the checkpoint. This crate knows neither HTTP nor SQL, and never writes to the store itself.
@@ -9,39 +13,23 @@
 
 mod check;
 mod compose;
+mod evidence;
 mod export;
 mod ingest;
 pub mod model;
 mod retrieve;
 
+use model::Evidence;
 use researchops_core::{BlobStore, FailureCode, NewEvent, Run, Stage, StageCommit};
-use researchops_sources::LocalSearch;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+pub use researchops_core::Connectors;
 
 pub use export::{render_html, render_markdown};
 
 /// The version of the pipeline's logic, recorded in every context bundle.
 pub const PIPELINE_VERSION: &str = concat!("extractive-", env!("CARGO_PKG_VERSION"));
-
-/// The connectors this server has enabled.
-#[derive(Clone, Default)]
-pub struct Connectors {
-    /// The server's local corpus (`RESEARCHOPS_CORPUS`), when configured.
-    pub local: Option<Arc<LocalSearch>>,
-}
-
-impl Connectors {
-    /// Names of the enabled sources, as clients pass them in `sources`.
-    pub fn enabled(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        if self.local.is_some() {
-            names.push("local".to_string());
-        }
-        names
-    }
-}
 
 /// Receives progress and log events from inside a stage (non-blocking; the worker persists them).
 pub trait Progress: Send + Sync {
@@ -131,10 +119,19 @@ pub async fn run_stage(stage: Stage, cx: &StageContext<'_>) -> Result<StageCommi
     match stage {
         Stage::Retrieve => retrieve::retrieve(cx).await,
         Stage::Ingest => ingest::ingest(cx).await,
-        Stage::Outline => cpu_bound(|| compose::outline(cx)),
-        Stage::Draft => cpu_bound(|| compose::draft(cx)),
+        Stage::Outline => {
+            let evidence = Evidence::load(cx).await?;
+            cpu_bound(|| compose::outline(cx, &evidence))
+        }
+        Stage::Draft => {
+            let evidence = Evidence::load(cx).await?;
+            cpu_bound(|| compose::draft(cx, &evidence))
+        }
         Stage::Validate => cpu_bound(|| check::validate(cx)),
-        Stage::Factcheck => cpu_bound(|| check::factcheck(cx)),
+        Stage::Factcheck => {
+            let evidence = Evidence::load(cx).await?;
+            cpu_bound(|| check::factcheck(cx, &evidence))
+        }
         Stage::Export => export::export(cx).await,
     }
 }

@@ -1,10 +1,31 @@
 //! The stage outputs (checkpoints) and the report model. Each is JSON in the store; later stages and
-//! resumed runs read them back, so their shape is part of the on-disk format.
+//! resumed runs read them back, so their shape is part of the on-disk format. Outputs reference
+//! document text by blob key ([`SnapshotRef`], [`IngestedSource`]) instead of embedding it; the
+//! fields marked "before snapshots moved to `retrieve`" only read checkpoints of older binaries.
 
+use chrono::{DateTime, Utc};
 use researchops_core::{SnippetId, SourceId, Verdict};
 use serde::{Deserialize, Serialize};
 
-/// A document a connector returned.
+/// Where a snapshot's two blobs are: the bytes as the source served them and the UTF-8 text extracted
+/// from them (the same blob for plain-text sources). Stage outputs carry these keys, never the text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    /// Hex SHA-256 of the raw bytes (their blob key).
+    pub sha256: String,
+    /// Size of the raw bytes.
+    pub size_bytes: u64,
+    /// Media type of the raw bytes.
+    pub mime_type: String,
+    /// Hex SHA-256 of the extracted text (its blob key).
+    pub text_sha256: String,
+    /// Size of the text in bytes.
+    pub text_size_bytes: u64,
+    /// When the connector returned it.
+    pub retrieved_at: DateTime<Utc>,
+}
+
+/// A document a connector returned, snapshotted.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetrievedDoc {
     /// The connector.
@@ -13,9 +34,18 @@ pub struct RetrievedDoc {
     pub external_id: String,
     /// Title.
     pub title: String,
-    /// Full text (the snapshot's content).
-    pub text: String,
-    /// Pre-split sentences when the corpus has them.
+    /// Its blobs. `None` only in outputs written before snapshots moved to `retrieve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRef>,
+    /// Byte ranges `[start, end)` of the source's own sentence split of the text, when it has one
+    /// that matches the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentence_spans: Option<Vec<(usize, usize)>>,
+    /// Full text: only in outputs written before snapshots moved to `retrieve` (read, never written).
+    #[serde(default, skip_serializing)]
+    pub text: Option<String>,
+    /// Pre-split sentences: only in outputs written before snapshots moved to `retrieve`.
+    #[serde(default, skip_serializing)]
     pub sentences: Option<Vec<String>>,
     /// Authors.
     pub authors: Vec<String>,
@@ -34,20 +64,83 @@ pub struct RetrievedDoc {
 pub struct RetrieveOutput {
     /// The query sent to the connectors.
     pub query: String,
-    /// Fingerprint of the local corpus searched (if any).
+    /// Fingerprint of the fixed content searched: the one connector's that has one (the local
+    /// corpus), or a hash over `name:fingerprint` lines when several have one; `None` for none.
     pub corpus_fingerprint: Option<String>,
     /// Kept documents, best first.
     pub documents: Vec<RetrievedDoc>,
 }
 
-/// A snippet as later stages use it.
+/// A snippet as `ingest` records it: its place in the snapshot's text, not the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnippetSpan {
+    /// Snippet id.
+    pub id: SnippetId,
+    /// Byte offset into the snapshot text.
+    pub start_byte: i64,
+    /// End offset (exclusive).
+    pub end_byte: i64,
+}
+
+/// A source as `ingest` records it: metadata, blob keys and snippet spans.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IngestedSource {
+    /// Source id.
+    pub id: SourceId,
+    /// Connector.
+    pub connector: String,
+    /// Connector id.
+    pub external_id: String,
+    /// Title.
+    pub title: String,
+    /// Authors.
+    pub authors: Vec<String>,
+    /// Year.
+    pub year: Option<i32>,
+    /// DOI.
+    pub doi: Option<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// Hash of the snapshot's raw bytes.
+    pub sha256: String,
+    /// Hash of the snapshot's text; absent in outputs written when raw bytes and text were one blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_sha256: Option<String>,
+    /// Rank (1 = best).
+    pub rank: i32,
+    /// Snippets in document order.
+    pub snippets: Vec<SnippetSpan>,
+}
+
+impl IngestedSource {
+    /// The blob key of the text the snippet offsets index into.
+    pub fn text_key(&self) -> &str {
+        self.text_sha256.as_deref().unwrap_or(&self.sha256)
+    }
+}
+
+/// Output of `ingest`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IngestOutput {
+    /// Sources in rank order.
+    pub sources: Vec<IngestedSource>,
+}
+
+impl IngestOutput {
+    /// All snippet spans, in source rank then document order.
+    pub fn snippets(&self) -> impl Iterator<Item = &SnippetSpan> {
+        self.sources.iter().flat_map(|s| s.snippets.iter())
+    }
+}
+
+/// A snippet as later stages use it, with its text read from the snapshot's text blob.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceSnippet {
     /// Snippet id.
     pub id: SnippetId,
     /// Its source.
     pub source_id: SourceId,
-    /// Exact text.
+    /// Exact text: `snapshot_text[start_byte..end_byte]`.
     pub text: String,
     /// Byte offsets into the snapshot text.
     pub start_byte: i64,
@@ -74,22 +167,25 @@ pub struct EvidenceSource {
     pub doi: Option<String>,
     /// URL.
     pub url: Option<String>,
-    /// Snapshot hash.
+    /// Hash of the snapshot's raw bytes.
     pub sha256: String,
+    /// Hash of the snapshot's text.
+    pub text_sha256: String,
     /// Rank (1 = best).
     pub rank: i32,
     /// Snippets in document order.
     pub snippets: Vec<EvidenceSnippet>,
 }
 
-/// Output of `ingest`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct IngestOutput {
+/// The run's evidence with snippet texts, as `outline`, `draft`, `factcheck` and `export` read it:
+/// `ingest`'s output joined with the snapshots' text blobs. Built in memory, never stored.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
     /// Sources in rank order.
     pub sources: Vec<EvidenceSource>,
 }
 
-impl IngestOutput {
+impl Evidence {
     /// All snippets, in source rank then document order.
     pub fn snippets(&self) -> impl Iterator<Item = &EvidenceSnippet> {
         self.sources.iter().flat_map(|s| s.snippets.iter())

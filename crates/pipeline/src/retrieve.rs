@@ -1,67 +1,114 @@
-//! `retrieve`: ask every selected connector for documents matching the question, deduplicate them and
-//! keep the best `max_sources`. No document at all is a failed run (`no_evidence`); a connector that is
-//! not available is a `warn` event, not a failure.
+//! `retrieve`: ask every selected connector for documents matching the question (concurrently, each
+//! under a time limit), deduplicate them, keep the best `max_sources` and snapshot them: each kept
+//! document's raw bytes and extracted text go to the blob store (content-addressed, so each is stored
+//! once) and the output references them by hash. No document at all is a failed run (`no_evidence`);
+//! a connector that is not available or fails is a `warn` event, not a failure.
 
-use crate::model::{RetrieveOutput, RetrievedDoc};
+use crate::model::{RetrieveOutput, RetrievedDoc, SnapshotRef};
 use crate::{StageContext, StageError, to_value, usage};
-use researchops_core::{FailureCode, NewEvent, Stage, StageCommit};
+use bytes::Bytes;
+use chrono::Utc;
+use researchops_core::{
+    ConnectorError, EventType, FailureCode, FoundDocument, NewEvent, SearchQuery, Stage,
+    StageCommit,
+};
+use researchops_search::text::align_sentences;
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::time::Duration;
+
+/// Longest a connector may take to answer one query.
+pub(crate) const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Media type of a snapshot whose raw bytes are its text.
+pub(crate) const TEXT_MIME: &str = "text/plain; charset=utf-8";
+
+/// A connector's document before it is kept and snapshotted.
+struct Candidate {
+    connector: String,
+    doc: FoundDocument,
+}
 
 pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     let question = cx.run.question.clone();
     let keep = cx.run.options.max_sources as usize;
-    let mut documents: Vec<RetrievedDoc> = Vec::new();
-    let mut corpus_fingerprint = None;
-    for source in &cx.run.sources {
-        cx.checkpoint()?;
-        match (source.as_str(), &cx.connectors.local) {
-            ("local", Some(local)) => {
-                corpus_fingerprint = Some(local.corpus().fingerprint().to_string());
-                let local = local.clone();
-                let query = question.clone();
-                // Over-fetch so deduplication can still leave `keep` documents.
-                let found =
-                    tokio::task::spawn_blocking(move || -> Result<Vec<RetrievedDoc>, String> {
-                        let hits = local.search(&query, keep * 2).map_err(|e| e.to_string())?;
-                        Ok(hits
-                            .into_iter()
-                            .map(|(score, doc)| RetrievedDoc {
-                                connector: "local".into(),
-                                external_id: doc.id.clone(),
-                                title: doc.title.clone(),
-                                text: doc.text.clone(),
-                                sentences: doc.sentences.clone(),
-                                authors: Vec::new(),
-                                year: None,
-                                doi: None,
-                                url: None,
-                                score: f64::from(score),
-                            })
-                            .collect())
-                    })
-                    .await
-                    .map_err(|e| StageError::internal(format!("local search task failed: {e}")))?
-                    .map_err(|e| StageError::internal(format!("local search failed: {e}")))?;
-                cx.progress.emit(
-                    NewEvent::info(
-                        researchops_core::EventType::Log,
-                        Some(Stage::Retrieve),
-                        format!("local: {} documents", found.len()),
-                    )
-                    .with_payload(
-                        serde_json::json!({ "connector": "local", "documents": found.len() }),
-                    ),
-                );
-                documents.extend(found);
-            }
-            (name, _) => cx.progress.emit(NewEvent::warn(
+    // Over-fetch so deduplication can still leave `keep` documents.
+    let query = SearchQuery {
+        text: question.clone(),
+        limit: keep * 2,
+    };
+    let mut selected = Vec::new();
+    for name in &cx.run.sources {
+        match cx.connectors.get(name) {
+            Some(connector) => selected.push(connector.clone()),
+            None => cx.progress.emit(NewEvent::warn(
                 Some(Stage::Retrieve),
                 format!("source `{name}` is not available on this server; skipped"),
             )),
         }
     }
-    let documents = dedupe_and_rank(documents, keep);
-    if documents.is_empty() {
+    let answers = futures::future::join_all(selected.iter().map(|connector| {
+        let query = &query;
+        async move {
+            match tokio::time::timeout(CONNECTOR_TIMEOUT, connector.search(query, cx.cancel)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(ConnectorError::Unavailable(format!(
+                    "no answer within {} s",
+                    CONNECTOR_TIMEOUT.as_secs()
+                ))),
+            }
+        }
+    }))
+    .await;
+    cx.checkpoint()?;
+    let mut candidates = Vec::new();
+    let mut fingerprints = Vec::new();
+    let mut transient_failures = 0;
+    // In the run's order of sources, so events and ties are the same on every run.
+    for (connector, answer) in selected.iter().zip(answers) {
+        let name = connector.name().to_owned();
+        match answer {
+            Ok(found) => {
+                if let Some(fingerprint) = connector.fingerprint() {
+                    fingerprints.push((name.clone(), fingerprint));
+                }
+                cx.progress.emit(
+                    NewEvent::info(
+                        EventType::Log,
+                        Some(Stage::Retrieve),
+                        format!("{name}: {} documents", found.len()),
+                    )
+                    .with_payload(
+                        serde_json::json!({ "connector": name, "documents": found.len() }),
+                    ),
+                );
+                candidates.extend(found.into_iter().map(|doc| Candidate {
+                    connector: name.clone(),
+                    doc,
+                }));
+            }
+            Err(ConnectorError::Canceled) => return Err(StageError::Canceled),
+            Err(e) => {
+                transient_failures += usize::from(e.is_transient());
+                cx.progress.emit(
+                    NewEvent::warn(Some(Stage::Retrieve), format!("{name} failed: {e}"))
+                        .with_payload(serde_json::json!({
+                            "connector": name,
+                            "error_code": e.code(),
+                            "transient": e.is_transient(),
+                        })),
+                );
+            }
+        }
+    }
+    let kept = dedupe_and_rank(candidates, keep);
+    if kept.is_empty() {
+        if transient_failures > 0 {
+            return Err(StageError::Retryable(format!(
+                "no evidence yet: {transient_failures} of the selected sources could not be reached"
+            )));
+        }
         return Err(StageError::Fatal {
             code: FailureCode::NoEvidence,
             reason: format!(
@@ -70,10 +117,15 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
             ),
         });
     }
+    let mut documents = Vec::with_capacity(kept.len());
+    for candidate in kept {
+        cx.checkpoint()?;
+        documents.push(snapshot(cx, candidate).await?);
+    }
     let count = documents.len();
     let output = RetrieveOutput {
         query: question,
-        corpus_fingerprint,
+        corpus_fingerprint: combined_fingerprint(&fingerprints),
         documents,
     };
     Ok(StageCommit {
@@ -82,6 +134,77 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
         message: format!("retrieved {count} documents"),
         ..StageCommit::default()
     })
+}
+
+/// Stores a kept document's raw bytes and text (one blob when they are the same bytes) and records
+/// where they are.
+async fn snapshot(cx: &StageContext<'_>, candidate: Candidate) -> Result<RetrievedDoc, StageError> {
+    let Candidate { connector, doc } = candidate;
+    let sentence_spans = doc
+        .sentences
+        .as_ref()
+        .filter(|s| !s.is_empty())
+        .map(|sentences| {
+            align_sentences(&doc.text, sentences)
+                .into_iter()
+                .map(|r| (r.start, r.end))
+                .collect()
+        });
+    let text = cx
+        .blobs
+        .put(Bytes::from(doc.text))
+        .await
+        .map_err(StageError::from_store)?;
+    let (raw, mime_type) = match doc.raw {
+        Some(raw) => (
+            cx.blobs
+                .put(raw.bytes)
+                .await
+                .map_err(StageError::from_store)?,
+            raw.mime_type,
+        ),
+        None => (text.clone(), TEXT_MIME.to_owned()),
+    };
+    Ok(RetrievedDoc {
+        connector,
+        external_id: doc.external_id,
+        title: doc.title,
+        snapshot: Some(SnapshotRef {
+            sha256: raw.sha256,
+            size_bytes: raw.size_bytes,
+            mime_type,
+            text_sha256: text.sha256,
+            text_size_bytes: text.size_bytes,
+            retrieved_at: Utc::now(),
+        }),
+        sentence_spans,
+        text: None,
+        sentences: None,
+        authors: doc.authors,
+        year: doc.year,
+        doi: doc.doi,
+        url: doc.url,
+        score: doc.score,
+    })
+}
+
+/// One connector's fingerprint as is (the local corpus alone keeps its historical value); several
+/// combined into one hash over sorted `name:fingerprint` lines.
+fn combined_fingerprint(fingerprints: &[(String, String)]) -> Option<String> {
+    match fingerprints {
+        [] => None,
+        [(_, only)] => Some(only.clone()),
+        many => {
+            let mut lines: Vec<String> = many.iter().map(|(n, f)| format!("{n}:{f}\n")).collect();
+            lines.sort();
+            let mut hasher = Sha256::new();
+            hasher.update(b"researchops-sources-v1\0");
+            for line in lines {
+                hasher.update(line.as_bytes());
+            }
+            Some(hex::encode(hasher.finalize()))
+        }
+    }
 }
 
 fn title_key(title: &str) -> String {
@@ -93,20 +216,21 @@ fn title_key(title: &str) -> String {
 }
 
 /// Best score first, ties by (connector, id); drops later duplicates of a DOI or normalised title.
-fn dedupe_and_rank(mut docs: Vec<RetrievedDoc>, keep: usize) -> Vec<RetrievedDoc> {
+fn dedupe_and_rank(mut docs: Vec<Candidate>, keep: usize) -> Vec<Candidate> {
     docs.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
+        b.doc
+            .score
+            .total_cmp(&a.doc.score)
             .then_with(|| a.connector.cmp(&b.connector))
-            .then_with(|| a.external_id.cmp(&b.external_id))
+            .then_with(|| a.doc.external_id.cmp(&b.doc.external_id))
     });
     let mut seen = HashSet::new();
-    docs.retain(|d| {
-        let mut keys = vec![format!("id:{}:{}", d.connector, d.external_id)];
-        if let Some(doi) = &d.doi {
+    docs.retain(|c| {
+        let mut keys = vec![format!("id:{}:{}", c.connector, c.doc.external_id)];
+        if let Some(doi) = &c.doc.doi {
             keys.push(format!("doi:{}", doi.to_lowercase()));
         }
-        let title = title_key(&d.title);
+        let title = title_key(&c.doc.title);
         if title.len() >= 12 {
             keys.push(format!("title:{title}"));
         }
@@ -122,18 +246,21 @@ fn dedupe_and_rank(mut docs: Vec<RetrievedDoc>, keep: usize) -> Vec<RetrievedDoc
 mod tests {
     use super::*;
 
-    fn doc(id: &str, title: &str, score: f64) -> RetrievedDoc {
-        RetrievedDoc {
+    fn doc(id: &str, title: &str, score: f64) -> Candidate {
+        Candidate {
             connector: "local".into(),
-            external_id: id.into(),
-            title: title.into(),
-            text: String::new(),
-            sentences: None,
-            authors: vec![],
-            year: None,
-            doi: None,
-            url: None,
-            score,
+            doc: FoundDocument {
+                external_id: id.into(),
+                title: title.into(),
+                text: String::new(),
+                sentences: None,
+                raw: None,
+                authors: vec![],
+                year: None,
+                doi: None,
+                url: None,
+                score,
+            },
         }
     }
 
@@ -146,8 +273,22 @@ mod tests {
             doc("d", "Low scoring work on things", 1.0),
         ];
         let ranked = dedupe_and_rank(docs, 10);
-        let ids: Vec<_> = ranked.iter().map(|d| d.external_id.as_str()).collect();
+        let ids: Vec<_> = ranked.iter().map(|c| c.doc.external_id.as_str()).collect();
         assert_eq!(ids, ["c", "a", "d"]);
         assert_eq!(dedupe_and_rank(ranked, 2).len(), 2);
+    }
+
+    #[test]
+    fn one_fingerprint_is_kept_as_is_and_several_combine_independently_of_order() {
+        assert_eq!(combined_fingerprint(&[]), None);
+        let local = ("local".to_string(), "abc".to_string());
+        let kb = ("kb".to_string(), "def".to_string());
+        assert_eq!(
+            combined_fingerprint(std::slice::from_ref(&local)),
+            Some("abc".into())
+        );
+        let both = combined_fingerprint(&[local.clone(), kb.clone()]);
+        assert_eq!(both, combined_fingerprint(&[kb, local]));
+        assert_eq!(both.map(|f| f.len()), Some(64));
     }
 }

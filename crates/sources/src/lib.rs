@@ -1,11 +1,12 @@
 //! Document sources for ResearchOps Studio: where evidence comes from and how it is read.
 //!
 //! This crate owns loading and searching sources (today: the server's local corpus, a
-//! BEIR-style JSONL file or a folder of Markdown/text files). It must not write to any
-//! database; callers persist whatever they keep.
+//! BEIR-style JSONL file or a folder of Markdown/text files) and offers each to runs through the
+//! core [`Connector`](researchops_core::Connector) port. It must not write to any database;
+//! callers persist whatever they keep.
 
 mod error;
 pub mod local;
 
 pub use error::CorpusError;
-pub use local::{CorpusDocument, LocalCorpus, LocalSearch};
+pub use local::{CorpusDocument, LOCAL_CONNECTOR, LocalConnector, LocalCorpus, LocalSearch};

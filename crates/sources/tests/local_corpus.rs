@@ -310,3 +310,44 @@ fn local_search_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<LocalSearch>();
 }
+
+#[tokio::test]
+async fn the_local_corpus_answers_through_the_connector_port_and_honours_cancellation() {
+    use researchops_core::{Connector, ConnectorError, SearchQuery};
+    use researchops_sources::{LOCAL_CONNECTOR, LocalConnector};
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
+
+    let index_root = tempfile::tempdir().expect("temp dir");
+    let search =
+        Arc::new(LocalSearch::open(&sample("corpus.jsonl"), index_root.path()).expect("opens"));
+    let connector = LocalConnector::new(search.clone());
+    assert_eq!(connector.name(), LOCAL_CONNECTOR);
+    assert_eq!(
+        connector.fingerprint().as_deref(),
+        Some(search.corpus().fingerprint())
+    );
+    let query = SearchQuery {
+        text: "vitamin D bone mineral density".into(),
+        limit: 5,
+    };
+    let found = connector
+        .search(&query, &CancellationToken::new())
+        .await
+        .expect("searches");
+    let direct = search.search(&query.text, 5).expect("searches");
+    assert_eq!(found.len(), direct.len());
+    for (doc, (score, expected)) in found.iter().zip(&direct) {
+        assert_eq!(doc.external_id, expected.id);
+        assert_eq!(doc.text, expected.text);
+        assert_eq!(doc.sentences, expected.sentences);
+        assert_eq!(doc.score, f64::from(*score));
+        assert!(doc.raw.is_none(), "the corpus text is the raw content");
+    }
+    let canceled = CancellationToken::new();
+    canceled.cancel();
+    assert_eq!(
+        connector.search(&query, &canceled).await,
+        Err(ConnectorError::Canceled)
+    );
+}

@@ -1,6 +1,6 @@
-//! A run's evidence and outputs: sources, snapshots, snippets, the claim map and artifacts — written
-//! once by the stage commit that produces them (each table in one `unnest` insert, inside the
-//! caller's fenced transaction) and read back tenant-scoped.
+//! A run's evidence and outputs: sources, snapshots (with their raw and text blob keys), snippets, the
+//! claim map and artifacts — written once by the stage commit that produces them (each table in one
+//! `unnest` insert, inside the caller's fenced transaction) and read back tenant-scoped.
 
 use crate::PgStore;
 use crate::rows::{db_err, from_json, get};
@@ -67,10 +67,13 @@ async fn insert_evidence(
         .map(|r| (&r.snapshot, r.source.id.0))
         .collect();
     sqlx::query(
-        "INSERT INTO snapshots (id, tenant_id, source_id, sha256, size_bytes, mime_type, retrieved_at) \
-         SELECT u.id, $1, u.source_id, u.sha256, u.size_bytes, u.mime_type, u.retrieved_at \
-         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int8[], $6::text[], $7::timestamptz[]) \
-           AS u (id, source_id, sha256, size_bytes, mime_type, retrieved_at)",
+        "INSERT INTO snapshots (id, tenant_id, source_id, sha256, size_bytes, mime_type, retrieved_at, \
+         text_sha256, text_size_bytes) \
+         SELECT u.id, $1, u.source_id, u.sha256, u.size_bytes, u.mime_type, u.retrieved_at, u.text_sha256, \
+         u.text_size_bytes \
+         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int8[], $6::text[], $7::timestamptz[], \
+                     $8::text[], $9::int8[]) \
+           AS u (id, source_id, sha256, size_bytes, mime_type, retrieved_at, text_sha256, text_size_bytes)",
     )
     .bind(tenant.0)
     .bind(snapshots.iter().map(|(p, _)| p.id.0).collect::<Vec<Uuid>>())
@@ -79,6 +82,8 @@ async fn insert_evidence(
     .bind(snapshots.iter().map(|(p, _)| p.size_bytes).collect::<Vec<i64>>())
     .bind(snapshots.iter().map(|(p, _)| p.mime_type.as_str()).collect::<Vec<_>>())
     .bind(snapshots.iter().map(|(p, _)| p.retrieved_at).collect::<Vec<DateTime<Utc>>>())
+    .bind(snapshots.iter().map(|(p, _)| p.text_sha256.as_str()).collect::<Vec<_>>())
+    .bind(snapshots.iter().map(|(p, _)| p.text_size_bytes).collect::<Vec<i64>>())
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
@@ -181,7 +186,8 @@ pub(crate) async fn list_evidence(
     ensure_visible(store, tenant, id).await?;
     let sources = sqlx::query(
         "SELECT s.id, s.connector, s.external_id, s.title, s.authors, s.year, s.doi, s.url, s.rank, s.score, \
-         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at \
+         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at, p.text_sha256, \
+         p.text_size_bytes \
          FROM sources s JOIN snapshots p ON p.source_id = s.id \
          WHERE s.run_id = $1 AND s.tenant_id = $2 ORDER BY s.rank, s.id",
     )
@@ -246,6 +252,8 @@ fn record(
             size_bytes: get(row, "size_bytes")?,
             mime_type: get(row, "mime_type")?,
             retrieved_at: get(row, "retrieved_at")?,
+            text_sha256: get(row, "text_sha256")?,
+            text_size_bytes: get(row, "text_size_bytes")?,
         },
         snippets: by_snapshot.remove(&snapshot_id).unwrap_or_default(),
     })

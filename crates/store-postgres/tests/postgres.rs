@@ -424,3 +424,45 @@ async fn tls_connections_work_when_the_url_requires_them() {
     conn.close().await.expect("close");
     store.close().await;
 }
+
+#[tokio::test]
+async fn snapshots_taken_before_0003_get_their_bytes_as_their_text_blob() {
+    let db = support::fresh_database().await;
+    let mut conn = PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql(include_str!("../migrations/0001_spine.sql"))
+        .execute(&mut conn)
+        .await
+        .expect("0001 applies");
+    // Only the snapshot row matters here: skip its parents by not firing foreign-key triggers.
+    sqlx::raw_sql(
+        "SET session_replication_role = replica; \
+         INSERT INTO snapshots (id, tenant_id, source_id, sha256, size_bytes, mime_type, retrieved_at) \
+         VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'ab', 42, 'text/plain', now()); \
+         SET session_replication_role = DEFAULT;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("an old snapshot row");
+    sqlx::raw_sql(include_str!("../migrations/0003_snapshot_text.sql"))
+        .execute(&mut conn)
+        .await
+        .expect("0003 applies");
+    let (text_sha256, text_size_bytes): (String, i64) =
+        sqlx::query_as("SELECT text_sha256, text_size_bytes FROM snapshots")
+            .fetch_one(&mut conn)
+            .await
+            .expect("the row");
+    assert_eq!((text_sha256.as_str(), text_size_bytes), ("ab", 42));
+    let nullable: Vec<(String,)> = sqlx::query_as(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_name = 'snapshots' AND column_name LIKE 'text_%' AND is_nullable = 'YES'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("columns");
+    assert!(
+        nullable.is_empty(),
+        "the text columns are NOT NULL: {nullable:?}"
+    );
+    let _ = conn.close().await;
+}

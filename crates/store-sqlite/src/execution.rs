@@ -177,10 +177,11 @@ pub(crate) async fn finish_stage(
         .execute(&mut *tx).await.map_err(db_err)?;
         let p = &record.snapshot;
         sqlx::query(
-            "INSERT INTO snapshots (id, tenant_id, source_id, sha256, size_bytes, mime_type, retrieved_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO snapshots (id, tenant_id, source_id, sha256, size_bytes, mime_type, retrieved_at, text_sha256, \
+             text_size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p.id.to_string()).bind(&t).bind(s.id.to_string()).bind(&p.sha256).bind(p.size_bytes).bind(&p.mime_type)
-        .bind(p.retrieved_at.timestamp_millis())
+        .bind(p.retrieved_at.timestamp_millis()).bind(&p.text_sha256).bind(p.text_size_bytes)
         .execute(&mut *tx).await.map_err(db_err)?;
         for n in &record.snippets {
             sqlx::query(

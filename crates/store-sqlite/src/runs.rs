@@ -294,7 +294,9 @@ pub(crate) async fn list_evidence(
     let r = id.to_string();
     let sources = sqlx::query(
         "SELECT s.id, s.connector, s.external_id, s.title, s.authors, s.year, s.doi, s.url, s.rank, s.score, \
-         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at \
+         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at, \
+         COALESCE(p.text_sha256, p.sha256) AS text_sha256, \
+         COALESCE(p.text_size_bytes, p.size_bytes) AS text_size_bytes \
          FROM sources s JOIN snapshots p ON p.source_id = s.id \
          WHERE s.run_id = ? AND s.tenant_id = ? ORDER BY s.rank, s.id",
     )
@@ -365,6 +367,8 @@ pub(crate) async fn list_evidence(
                     size_bytes: row.try_get("size_bytes").map_err(db_err)?,
                     mime_type: row.try_get("mime_type").map_err(db_err)?,
                     retrieved_at: rows::to_dt(row.try_get("retrieved_at").map_err(db_err)?),
+                    text_sha256: row.try_get("text_sha256").map_err(db_err)?,
+                    text_size_bytes: row.try_get("text_size_bytes").map_err(db_err)?,
                 },
                 snippets: by_snapshot.remove(&snapshot_id).unwrap_or_default(),
             })

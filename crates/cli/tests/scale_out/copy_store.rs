@@ -9,13 +9,15 @@ async fn snapshot(
     client: &Client,
     api: &str,
     runs: &[String],
-) -> Vec<(Value, Vec<Value>, Value, Value)> {
+) -> Vec<(Value, Vec<Value>, Value, Value, Value)> {
     let mut out = Vec::new();
     for run in runs {
         let mut state = client.get(&format!("{api}/runs/{run}")).await;
         state.as_object_mut().unwrap().remove("artifacts");
         let events = client.events(api, run).await;
         let claims = client.get(&format!("{api}/runs/{run}/claims")).await;
+        // Sources, snapshots (raw and text blob keys) and snippets.
+        let evidence = client.get(&format!("{api}/runs/{run}/evidence")).await;
         let mut output: Value = client
             .http
             .get(format!("{api}/runs/{run}/output"))
@@ -27,7 +29,7 @@ async fn snapshot(
             .unwrap();
         // A problem response (failed run) carries this request's id.
         output.as_object_mut().unwrap().remove("request_id");
-        out.push((state, events, claims, output));
+        out.push((state, events, claims, evidence, output));
     }
     out
 }

@@ -1,13 +1,16 @@
 //! The server's local corpus: a BEIR-style JSONL file or a folder of `.md`/`.markdown`/`.txt`
 //! files, loaded into memory ([`LocalCorpus`]) and searchable with a persistent BM25 index
-//! ([`LocalSearch`]).
+//! ([`LocalSearch`]), and offered to runs as the `local` connector ([`LocalConnector`]).
 //!
 //! Loading is strict and deterministic: every problem is reported with the file (and line) at
 //! fault, and the same bytes always give the same documents, order and fingerprint. Nothing
 //! here writes anywhere except the index directory handed to [`LocalSearch::open`].
 
+mod connector;
 mod folder;
 mod jsonl;
+
+pub use connector::{LOCAL_CONNECTOR, LocalConnector};
 
 use std::collections::HashMap;
 use std::ops::Range;

@@ -30,9 +30,11 @@ fn evidence(run: RunId) -> EvidenceRecord {
             id: snapshot,
             source_id: source,
             sha256: "ab".repeat(32),
-            size_bytes: 30,
-            mime_type: "text/plain".into(),
+            size_bytes: 300,
+            mime_type: "application/pdf".into(),
             retrieved_at: Utc::now(),
+            text_sha256: "ef".repeat(32),
+            text_size_bytes: 30,
         },
         snippets: (0..2)
             .map(|i| Snippet {
@@ -109,6 +111,27 @@ pub async fn stage_commits_are_atomic_and_readable(store: Arc<dyn Store>) {
     assert_eq!(stored[0].source.title, record.source.title);
     assert_eq!(stored[0].source.authors, record.source.authors);
     assert_eq!(stored[0].snippets, record.snippets);
+    let snapshot = &stored[0].snapshot;
+    assert_eq!(
+        (
+            snapshot.id,
+            snapshot.sha256.as_str(),
+            snapshot.size_bytes,
+            snapshot.mime_type.as_str()
+        ),
+        (
+            record.snapshot.id,
+            "ab".repeat(32).as_str(),
+            300,
+            "application/pdf"
+        ),
+        "the raw blob's key, size and type round-trip"
+    );
+    assert_eq!(
+        (snapshot.text_sha256.as_str(), snapshot.text_size_bytes),
+        ("ef".repeat(32).as_str(), 30),
+        "the text blob's key and size round-trip separately from the raw blob's"
+    );
     assert_eq!(store.list_claims(t, run).await.unwrap(), vec![claim]);
     let artifacts = store.list_artifacts(t, run).await.unwrap();
     assert_eq!(artifacts.len(), 1);
