@@ -80,6 +80,14 @@ pub struct WorkerArgs {
         default_value_t = 20.0
     )]
     pub shutdown_grace_seconds: f64,
+    /// Enables the test hooks below (`1`/`true`); without it, setting one is a start-up error.
+    #[arg(long, env = "RESEARCHOPS_TEST_HOOKS", default_value_t = false, hide = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub test_hooks: bool,
+    /// Test hook: stages wait before their work, `MILLISECONDS` (every stage) or `STAGE=MILLISECONDS`
+    /// (docs/ARCHITECTURE.md, "Test hooks").
+    #[arg(long, env = "RESEARCHOPS_TEST_STAGE_DELAY", hide = true)]
+    pub test_stage_delay: Option<researchops_worker::StageDelay>,
 }
 
 impl WorkerArgs {
@@ -122,7 +130,20 @@ impl WorkerArgs {
                 self.shutdown_grace_seconds,
             )?,
             owner: researchops_worker::default_owner(),
+            stage_delay: self.test_hook(self.test_stage_delay, "RESEARCHOPS_TEST_STAGE_DELAY")?,
         })
+    }
+
+    /// A test hook's value, refused unless `RESEARCHOPS_TEST_HOOKS` enables test hooks.
+    fn test_hook<T>(&self, value: Option<T>, name: &str) -> anyhow::Result<Option<T>> {
+        anyhow::ensure!(
+            value.is_none() || self.test_hooks,
+            "{name} is a test hook; it is honoured only with RESEARCHOPS_TEST_HOOKS=1"
+        );
+        if value.is_some() {
+            tracing::warn!("test hook {name} is enabled: this server is not fit for production");
+        }
+        Ok(value)
     }
 }
 

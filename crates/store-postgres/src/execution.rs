@@ -171,6 +171,7 @@ pub(crate) async fn finish_stage(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
+    let payload = commit.finish_payload();
     let usage = serde_json::Value::Object(commit.usage);
     // A JSON merge patch of the counters: new keys are added, existing ones replaced, nulls removed.
     sqlx::query(
@@ -189,7 +190,7 @@ pub(crate) async fn finish_stage(
     } else {
         commit.message
     };
-    let event = NewEvent::info(EventType::StageFinish, Some(stage), message).with_payload(usage);
+    let event = NewEvent::info(EventType::StageFinish, Some(stage), message).with_payload(payload);
     let hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     store.commit(tx, hints).await
 }

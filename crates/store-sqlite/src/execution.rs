@@ -243,7 +243,7 @@ pub(crate) async fn finish_stage(
         commit.message.clone()
     };
     let event = NewEvent::info(EventType::StageFinish, Some(stage), message)
-        .with_payload(serde_json::Value::Object(commit.usage));
+        .with_payload(commit.finish_payload());
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);
