@@ -10,7 +10,8 @@ use crate::Worker;
 use crate::backoff::backoff;
 use crate::stage::{self, EventBuffer, StageInputs, StageResult};
 use researchops_core::{
-    ClaimedJob, JobOutcome, Lease, NewEvent, RunEnd, RunId, Stage, StageGate, StoreError, run_error,
+    ClaimedJob, JobOutcome, Lease, NewEvent, RunEnd, RunId, Stage, StageCommit, StageGate,
+    StoreError, run_error,
 };
 use researchops_pipeline::StageError;
 use std::sync::Arc;
@@ -229,34 +230,14 @@ impl Worker {
                     return self.retryable(job, format!("{stage}: cannot start its thread: {e}"));
                 }
             };
-            tokio::pin!(work);
             let mut unstored = Unstored {
                 lease,
                 run_id,
                 events: Vec::new(),
             };
-            let mut flush = tokio::time::interval(FLUSH_EVERY);
-            flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            flush.tick().await;
-            let time_limit = tokio::time::sleep(limit);
-            tokio::pin!(time_limit);
-            let waited = loop {
-                tokio::select! {
-                    biased;
-                    result = &mut work => break result.map_or(Waited::Vanished, Waited::Returned),
-                    () = signals.lease_lost.cancelled() => break Waited::LeaseLost,
-                    () = signals.cancel_requested.cancelled() => break Waited::CancelRequested,
-                    () = &mut time_limit => break Waited::TimedOut,
-                    _ = flush.tick() => match unstored.flush(self, &events).await {
-                        Ok(()) => {}
-                        Err(StoreError::LeaseLost) => break Waited::LeaseLost,
-                        Err(e) if e.is_retryable() && unstored.events.len() <= MAX_UNSTORED_EVENTS => {
-                            tracing::warn!(error = %e, pending = unstored.events.len(), %stage, "storing progress events failed; keeping them for the next flush");
-                        }
-                        Err(e) => break Waited::Storage(e),
-                    },
-                }
-            };
+            let waited = self
+                .wait_for(stage, work, &events, &mut unstored, limit, signals)
+                .await;
             let duration_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
             if !matches!(waited, Waited::Returned(_)) {
                 // Walk away from the stage: its thread stops at its next checkpoint, and whatever it
@@ -279,67 +260,19 @@ impl Worker {
                     }
                 }
             }
-            let commit = match waited {
-                Waited::LeaseLost => return Stop::LeaseLost,
-                Waited::Storage(e) => {
-                    tracing::warn!(%stage, duration_ms, error = %e, "stage stopped: its progress events cannot be stored");
-                    return self.store_failure(job, e);
-                }
-                Waited::TimedOut => {
-                    let what = if limit_code == run_error::RUN_TIMEOUT {
-                        "the run"
-                    } else {
-                        "the stage"
-                    };
-                    tracing::warn!(%stage, duration_ms, code = limit_code, "stage abandoned at its time limit");
-                    return Stop::End(failed(
-                        limit_code,
-                        format!(
-                            "{what} exceeded its time limit ({} s) in {stage}",
-                            limit.as_secs_f64()
-                        ),
-                        stage,
-                    ));
-                }
-                Waited::CancelRequested => {
-                    tracing::info!(%stage, duration_ms, "stage abandoned: cancel requested");
-                    return Stop::End(RunEnd::Canceled);
-                }
-                Waited::Vanished => {
-                    return Stop::End(failed(
-                        run_error::INTERNAL,
-                        format!("the {stage} stage's thread ended without a result"),
-                        stage,
-                    ));
-                }
-                Waited::Returned(Err(panic)) => {
-                    let message = panic_message(panic.as_ref());
-                    tracing::error!(%stage, duration_ms, panic = %message, "stage panicked");
-                    return Stop::End(failed(
-                        run_error::INTERNAL,
-                        format!("the {stage} stage crashed: {message}"),
-                        stage,
-                    ));
-                }
-                Waited::Returned(Ok(Err(StageError::Canceled))) => {
-                    return if signals.cancel_requested.is_cancelled() {
-                        Stop::End(RunEnd::Canceled)
-                    } else {
-                        Stop::LeaseLost
-                    };
-                }
-                Waited::Returned(Ok(Err(StageError::Fatal { code, reason }))) => {
-                    tracing::info!(%stage, duration_ms, code, "stage failed");
-                    return Stop::End(failed(code, reason, stage));
-                }
-                Waited::Returned(Ok(Err(StageError::Retryable(reason)))) => {
-                    tracing::info!(%stage, duration_ms, reason, "stage failed; retryable");
-                    return self.retryable(job, format!("{stage}: {reason}"));
-                }
-                Waited::Returned(Ok(Ok(commit))) => commit,
+            let commit = match self.judge(
+                job,
+                stage,
+                waited,
+                (limit, limit_code),
+                duration_ms,
+                signals,
+            ) {
+                Ok(commit) => commit,
+                Err(stop) => return stop,
             };
             let output = commit.output.clone();
-            let commit = researchops_core::StageCommit {
+            let commit = StageCommit {
                 duration_ms,
                 ..commit
             };
@@ -353,6 +286,112 @@ impl Worker {
             next = stage.next();
         }
         Stop::End(RunEnd::Succeeded)
+    }
+
+    /// Waits for the stage's result, storing its progress events meanwhile, until the result comes or
+    /// something ends the wait (time limit, cancel request, lost lease, events that cannot be stored).
+    async fn wait_for(
+        &self,
+        stage: Stage,
+        work: tokio::sync::oneshot::Receiver<StageResult>,
+        events: &EventBuffer,
+        unstored: &mut Unstored,
+        limit: Duration,
+        signals: &Signals,
+    ) -> Waited {
+        tokio::pin!(work);
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        flush.tick().await;
+        let time_limit = tokio::time::sleep(limit);
+        tokio::pin!(time_limit);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut work => return result.map_or(Waited::Vanished, Waited::Returned),
+                () = signals.lease_lost.cancelled() => return Waited::LeaseLost,
+                () = signals.cancel_requested.cancelled() => return Waited::CancelRequested,
+                () = &mut time_limit => return Waited::TimedOut,
+                _ = flush.tick() => match unstored.flush(self, events).await {
+                    Ok(()) => {}
+                    Err(StoreError::LeaseLost) => return Waited::LeaseLost,
+                    Err(e) if e.is_retryable() && unstored.events.len() <= MAX_UNSTORED_EVENTS => {
+                        tracing::warn!(error = %e, pending = unstored.events.len(), %stage, "storing progress events failed; keeping them for the next flush");
+                    }
+                    Err(e) => return Waited::Storage(e),
+                },
+            }
+        }
+    }
+
+    /// What the end of a stage's wait means: its commit, or how the run stops.
+    fn judge(
+        &self,
+        job: &ClaimedJob,
+        stage: Stage,
+        waited: Waited,
+        (limit, limit_code): (Duration, &str),
+        duration_ms: u64,
+        signals: &Signals,
+    ) -> Result<StageCommit, Stop> {
+        let stop = match waited {
+            Waited::Returned(Ok(Ok(commit))) => return Ok(commit),
+            Waited::LeaseLost => Stop::LeaseLost,
+            Waited::Storage(e) => {
+                tracing::warn!(%stage, duration_ms, error = %e, "stage stopped: its progress events cannot be stored");
+                self.store_failure(job, e)
+            }
+            Waited::TimedOut => {
+                let what = if limit_code == run_error::RUN_TIMEOUT {
+                    "the run"
+                } else {
+                    "the stage"
+                };
+                tracing::warn!(%stage, duration_ms, code = limit_code, "stage abandoned at its time limit");
+                Stop::End(failed(
+                    limit_code,
+                    format!(
+                        "{what} exceeded its time limit ({:.1} s) in {stage}",
+                        limit.as_secs_f64()
+                    ),
+                    stage,
+                ))
+            }
+            Waited::CancelRequested => {
+                tracing::info!(%stage, duration_ms, "stage abandoned: cancel requested");
+                Stop::End(RunEnd::Canceled)
+            }
+            Waited::Vanished => Stop::End(failed(
+                run_error::INTERNAL,
+                format!("the {stage} stage's thread ended without a result"),
+                stage,
+            )),
+            Waited::Returned(Err(panic)) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(%stage, duration_ms, panic = %message, "stage panicked");
+                Stop::End(failed(
+                    run_error::INTERNAL,
+                    format!("the {stage} stage crashed: {message}"),
+                    stage,
+                ))
+            }
+            Waited::Returned(Ok(Err(StageError::Canceled))) => {
+                if signals.cancel_requested.is_cancelled() {
+                    Stop::End(RunEnd::Canceled)
+                } else {
+                    Stop::LeaseLost
+                }
+            }
+            Waited::Returned(Ok(Err(StageError::Fatal { code, reason }))) => {
+                tracing::info!(%stage, duration_ms, code, "stage failed");
+                Stop::End(failed(code, reason, stage))
+            }
+            Waited::Returned(Ok(Err(StageError::Retryable(reason)))) => {
+                tracing::info!(%stage, duration_ms, reason, "stage failed; retryable");
+                self.retryable(job, format!("{stage}: {reason}"))
+            }
+        };
+        Err(stop)
     }
 
     fn retryable(&self, job: &ClaimedJob, reason: String) -> Stop {
