@@ -170,3 +170,40 @@ pub struct HttpArgs {
     )]
     pub sse_keepalive_seconds: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<researchops_worker::WorkerConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))?;
+        cli.worker.to_config(1)
+    }
+
+    #[test]
+    fn a_test_hook_is_refused_unless_test_hooks_are_enabled() {
+        let refused = config(&["--test-stage-delay", "ingest=100"]).expect_err("refused");
+        assert!(
+            refused.to_string().contains("RESEARCHOPS_TEST_HOOKS=1"),
+            "{refused}"
+        );
+        let enabled = config(&["--test-hooks", "1", "--test-stage-delay", "ingest=100"])
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            enabled.map(|c| c.stage_delay),
+            Ok(Some(researchops_worker::StageDelay {
+                stage: Some(researchops_core::Stage::Ingest),
+                delay: Duration::from_millis(100),
+            }))
+        );
+        assert!(config(&["--test-hooks", "1", "--test-stage-delay", "later"]).is_err());
+        assert_eq!(config(&[]).map(|c| c.stage_delay).ok(), Some(None));
+    }
+}
