@@ -80,6 +80,14 @@ pub struct WorkerArgs {
         default_value_t = 20.0
     )]
     pub shutdown_grace_seconds: f64,
+    /// Enables the test hooks below (`1`/`true`); without it, setting one is a start-up error.
+    #[arg(long, env = "RESEARCHOPS_TEST_HOOKS", default_value_t = false, hide = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub test_hooks: bool,
+    /// Test hook: stages wait before their work, `MILLISECONDS` (every stage) or `STAGE=MILLISECONDS`
+    /// (docs/ARCHITECTURE.md, "Test hooks").
+    #[arg(long, env = "RESEARCHOPS_TEST_STAGE_DELAY", hide = true)]
+    pub test_stage_delay: Option<researchops_worker::StageDelay>,
 }
 
 impl WorkerArgs {
@@ -123,7 +131,20 @@ impl WorkerArgs {
             )?,
             owner: researchops_worker::default_owner(),
             lane: researchops_core::Lane::default(),
+            stage_delay: self.test_hook(self.test_stage_delay, "RESEARCHOPS_TEST_STAGE_DELAY")?,
         })
+    }
+
+    /// A test hook's value, refused unless `RESEARCHOPS_TEST_HOOKS` enables test hooks.
+    fn test_hook<T>(&self, value: Option<T>, name: &str) -> anyhow::Result<Option<T>> {
+        anyhow::ensure!(
+            value.is_none() || self.test_hooks,
+            "{name} is a test hook; it is honoured only with RESEARCHOPS_TEST_HOOKS=1"
+        );
+        if value.is_some() {
+            tracing::warn!("test hook {name} is enabled: this server is not fit for production");
+        }
+        Ok(value)
     }
 }
 
@@ -149,4 +170,41 @@ pub struct HttpArgs {
         default_value_t = 15.0
     )]
     pub sse_keepalive_seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<researchops_worker::WorkerConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))?;
+        cli.worker.to_config(1)
+    }
+
+    #[test]
+    fn a_test_hook_is_refused_unless_test_hooks_are_enabled() {
+        let refused = config(&["--test-stage-delay", "ingest=100"]).expect_err("refused");
+        assert!(
+            refused.to_string().contains("RESEARCHOPS_TEST_HOOKS=1"),
+            "{refused}"
+        );
+        let enabled = config(&["--test-hooks", "1", "--test-stage-delay", "ingest=100"])
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            enabled.map(|c| c.stage_delay),
+            Ok(Some(researchops_worker::StageDelay {
+                stage: Some(researchops_core::Stage::Ingest),
+                delay: Duration::from_millis(100),
+            }))
+        );
+        assert!(config(&["--test-hooks", "1", "--test-stage-delay", "later"]).is_err());
+        assert_eq!(config(&[]).map(|c| c.stage_delay).ok(), Some(None));
+    }
 }

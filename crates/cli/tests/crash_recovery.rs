@@ -20,6 +20,15 @@ fn env(corpus: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// [`env`] plus the test hook that holds every run in `outline` for a minute (after two committed
+/// stages), so the kill always lands mid-run.
+fn held_in_outline(corpus: &str) -> Vec<(&'static str, String)> {
+    let mut env = env(corpus);
+    env.push(("RESEARCHOPS_TEST_HOOKS", "1".into()));
+    env.push(("RESEARCHOPS_TEST_STAGE_DELAY", "outline=60000".into()));
+    env
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Value {
     client
         .get(url)
@@ -41,7 +50,7 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
     );
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let server = ServerProcess::spawn(exe, dir.path(), &env(corpus))
+    let server = ServerProcess::spawn(exe, dir.path(), &held_in_outline(corpus))
         .await
         .unwrap();
     let project: Value = client
@@ -79,9 +88,10 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
             .unwrap();
         runs.push(created["run_id"].as_str().unwrap().to_string());
     }
-    // Kill as soon as some run has committed a stage but not finished.
+    // Kill once some run has committed a stage but not finished (the hook holds it there).
     let mut killed_mid_run = None;
-    for _ in 0..2000 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
         for run in &runs {
             let events = get(&client, &format!("{}/runs/{run}/events", server.url)).await;
             let events = events.as_array().unwrap();
@@ -97,7 +107,7 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
         if killed_mid_run.is_some() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (victim, stages_before) = killed_mid_run.expect("caught a run mid-way");
     server.kill().await.unwrap();

@@ -164,61 +164,50 @@ fn a_question_without_evidence_exits_1_with_the_reason() {
 fn ctrl_c_cancels_the_run_cleanly() {
     use std::io::{BufRead, BufReader};
     let corpus = corpus();
-    let mut canceled = false;
-    for _ in 0..10 {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_researchops"))
-            .args([
-                "research",
-                "--corpus",
-                corpus.to_str().unwrap(),
-                "What role do macrophages play in tumour growth?",
-            ])
-            .current_dir(dir.path())
-            .env("RESEARCHOPS_DATA_DIR", dir.path().join("data"))
-            .env_remove("RESEARCHOPS_CORPUS")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            let started = line.starts_with("retrieve: started");
-            seen.push(line);
-            if started {
-                let pid = child.id().to_string();
-                assert!(
-                    Command::new("kill")
-                        .args(["-INT", &pid])
-                        .status()
-                        .unwrap()
-                        .success()
-                );
-                break;
-            }
-        }
-        seen.extend(lines.map_while(Result::ok));
-        let status = child.wait().unwrap();
-        let text = seen.join("\n");
-        assert!(!text.contains("panicked"), "{text}");
-        match status.code() {
-            Some(0) => continue, // finished before the signal landed
-            Some(1) => {
-                assert!(text.contains("canceled"), "{text}");
-                assert!(
-                    !dir.path().join("reports").exists(),
-                    "no report for a canceled run"
-                );
-                canceled = true;
-                break;
-            }
-            other => panic!("unexpected exit {other:?}: {text}"),
+    let dir = tempfile::tempdir().unwrap();
+    // The test hook holds `retrieve` for a minute, so the signal lands inside the run every time.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_researchops"))
+        .args([
+            "research",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "What role do macrophages play in tumour growth?",
+        ])
+        .current_dir(dir.path())
+        .env("RESEARCHOPS_DATA_DIR", dir.path().join("data"))
+        .env_remove("RESEARCHOPS_CORPUS")
+        .env("RESEARCHOPS_TEST_HOOKS", "1")
+        .env("RESEARCHOPS_TEST_STAGE_DELAY", "retrieve=60000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line.starts_with("retrieve: started");
+        seen.push(line);
+        if started {
+            let pid = child.id().to_string();
+            assert!(
+                Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            break;
         }
     }
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    let text = seen.join("\n");
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("canceled"), "{text}");
     assert!(
-        canceled,
-        "Ctrl-C never landed while the run was going in 10 tries"
+        !dir.path().join("reports").exists(),
+        "no report for a canceled run"
     );
 }

@@ -239,6 +239,18 @@ pub struct StageCommit {
     pub usage: serde_json::Map<String, serde_json::Value>,
     /// The `stage_finish` event's message.
     pub message: String,
+    /// How long the stage ran, in milliseconds: set by the worker, carried by the `stage_finish` event's
+    /// payload as `duration_ms` (not merged into the run's `usage`).
+    pub duration_ms: u64,
+}
+
+impl StageCommit {
+    /// The `stage_finish` event's payload: the stage's counters and its `duration_ms`.
+    pub fn finish_payload(&self) -> serde_json::Value {
+        let mut payload = self.usage.clone();
+        payload.insert("duration_ms".into(), self.duration_ms.into());
+        serde_json::Value::Object(payload)
+    }
 }
 
 /// How a run ended, as the worker reports it.

@@ -19,6 +19,7 @@ pub(crate) fn validate(cx: &StageContext<'_>) -> Result<StageCommit, StageError>
     let mut texts = HashSet::new();
     let mut claims = 0;
     for section in &draft.sections {
+        cx.checkpoint()?;
         if section.claims.is_empty() {
             issues.push(format!("section `{}` has no claims", section.title));
         }
@@ -98,6 +99,7 @@ pub(crate) fn factcheck(
         .collect();
     let mut checked = Vec::new();
     for section in &draft.sections {
+        cx.checkpoint()?;
         for claim in &section.claims {
             let score = if invalid.contains(claim.claim_id.as_str()) {
                 0.0

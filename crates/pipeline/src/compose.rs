@@ -21,6 +21,8 @@ const MIN_FOCUSED: usize = 6;
 const CLUSTER_THRESHOLD: f32 = 0.12;
 /// Relevance vs. novelty in MMR.
 const MMR_LAMBDA: f32 = 0.7;
+/// Items handled between two cancellation checkpoints in loops over every snippet.
+const CHECK_EVERY: usize = 256;
 
 /// Words that say nothing about a section's topic (reporting verbs, connectives, generic nouns).
 const TITLE_FILLER: &[&str] = &[
@@ -183,9 +185,11 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
             reason: "the retrieved documents contain no citeable sentences".into(),
         });
     }
-    let ranked = rank_snippets(&cx.run.question, ingest, &pool)?;
+    let ranked = rank_snippets(cx, ingest, &pool)?;
+    cx.checkpoint()?;
     let all_texts: Vec<&str> = pool.iter().map(|s| s.text.as_str()).collect();
     let tfidf = TfIdf::fit(all_texts.iter().copied());
+    cx.checkpoint()?;
     let vectors: Vec<SparseVec> = ranked
         .iter()
         .map(|(i, _)| tfidf.vector(&pool[*i].text))
@@ -198,6 +202,7 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
     let mut titles = HashSet::new();
     let mut sections = Vec::with_capacity(clusters.len());
     for members in clusters {
+        cx.checkpoint()?;
         let texts: Vec<&str> = members
             .iter()
             .map(|&m| pool[ranked[m].0].text.as_str())
@@ -238,30 +243,34 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
 /// covers, and its document's retrieval rank; snippets matching a single question term are dropped
 /// when enough snippets match two or more (one rare shared word is how off-topic sections arise).
 fn rank_snippets(
-    question: &str,
+    cx: &StageContext<'_>,
     ingest: &Evidence,
     pool: &[&EvidenceSnippet],
 ) -> Result<Vec<(usize, f32)>, StageError> {
+    let question = cx.run.question.as_str();
     let index = SnippetIndex::build(pool.iter().map(|s| s.text.as_str())).map_err(search_err)?;
+    cx.checkpoint()?;
     let hits = index.search(question, pool.len()).map_err(search_err)?;
+    cx.checkpoint()?;
     let terms: HashSet<String> = content_terms(question).into_iter().collect();
     let ranks: HashMap<_, i32> = ingest.sources.iter().map(|s| (s.id, s.rank)).collect();
     let sources = ingest.sources.len().max(1) as f32;
     let top = hits.first().map_or(1.0, |h| h.1).max(f32::EPSILON);
-    let mut scored: Vec<(usize, f32, usize)> = hits
-        .iter()
-        .map(|&(i, bm25)| {
-            let covered = content_terms(&pool[i].text)
-                .into_iter()
-                .filter(|t| terms.contains(t))
-                .collect::<HashSet<_>>()
-                .len();
-            let coverage = covered as f32 / terms.len().max(1) as f32;
-            let rank = ranks.get(&pool[i].source_id).copied().unwrap_or(1) as f32;
-            let prior = (sources - rank + 1.0) / sources;
-            (i, 0.5 * bm25 / top + 0.3 * coverage + 0.2 * prior, covered)
-        })
-        .collect();
+    let mut scored: Vec<(usize, f32, usize)> = Vec::with_capacity(hits.len());
+    for (n, &(i, bm25)) in hits.iter().enumerate() {
+        if n % CHECK_EVERY == 0 {
+            cx.checkpoint()?;
+        }
+        let covered = content_terms(&pool[i].text)
+            .into_iter()
+            .filter(|t| terms.contains(t))
+            .collect::<HashSet<_>>()
+            .len();
+        let coverage = covered as f32 / terms.len().max(1) as f32;
+        let rank = ranks.get(&pool[i].source_id).copied().unwrap_or(1) as f32;
+        let prior = (sources - rank + 1.0) / sources;
+        scored.push((i, 0.5 * bm25 / top + 0.3 * coverage + 0.2 * prior, covered));
+    }
     let min_terms = if terms.len() >= 2 { 2 } else { 1 };
     if scored.iter().filter(|s| s.2 >= min_terms).count() >= MIN_FOCUSED {
         scored.retain(|s| s.2 >= min_terms);
@@ -290,6 +299,7 @@ pub(crate) fn draft(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCom
             .filter(|s| citeable(&s.text))
             .map(|s| s.text.as_str()),
     );
+    cx.checkpoint()?;
     let per_section = cx.run.options.claims_per_section as usize;
     let mut used_texts: HashSet<String> = HashSet::new();
     let mut next_claim = 1;

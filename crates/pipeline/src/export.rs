@@ -183,7 +183,9 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
     let retrieved: RetrieveOutput = cx.output(Stage::Retrieve)?;
     let ingest = Evidence::load(cx).await?;
     let checked: FactcheckOutput = cx.output(Stage::Factcheck)?;
+    cx.checkpoint()?;
     let report = build_report(&cx.run.question, &ingest, &checked);
+    cx.checkpoint()?;
     let used: Vec<serde_json::Value> = {
         let refs: HashMap<SourceId, usize> = report
             .references
@@ -226,6 +228,7 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         "snippets": used,
         "claim_map": checked.claims,
     });
+    cx.checkpoint()?;
     let pretty = |v: &serde_json::Value| {
         serde_json::to_vec_pretty(v).map_err(|e| StageError::internal(e.to_string()))
     };

@@ -113,37 +113,18 @@ impl StageContext<'_> {
     }
 }
 
-/// Runs one stage.
+/// Runs one stage. The worker runs each stage on a thread of its own, so the CPU-bound stages compute
+/// in place; every long loop calls [`StageContext::checkpoint`] so a canceled or abandoned stage stops.
 pub async fn run_stage(stage: Stage, cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     cx.checkpoint()?;
     match stage {
         Stage::Retrieve => retrieve::retrieve(cx).await,
         Stage::Ingest => ingest::ingest(cx).await,
-        Stage::Outline => {
-            let evidence = Evidence::load(cx).await?;
-            cpu_bound(|| compose::outline(cx, &evidence))
-        }
-        Stage::Draft => {
-            let evidence = Evidence::load(cx).await?;
-            cpu_bound(|| compose::draft(cx, &evidence))
-        }
-        Stage::Validate => cpu_bound(|| check::validate(cx)),
-        Stage::Factcheck => {
-            let evidence = Evidence::load(cx).await?;
-            cpu_bound(|| check::factcheck(cx, &evidence))
-        }
+        Stage::Outline => compose::outline(cx, &Evidence::load(cx).await?),
+        Stage::Draft => compose::draft(cx, &Evidence::load(cx).await?),
+        Stage::Validate => check::validate(cx),
+        Stage::Factcheck => check::factcheck(cx, &Evidence::load(cx).await?),
         Stage::Export => export::export(cx).await,
-    }
-}
-
-/// Runs CPU-bound work so it does not stall the async runtime's workers (which serve HTTP and SSE):
-/// on a multi-threaded runtime the current worker hands its other tasks over while `work` runs.
-pub(crate) fn cpu_bound<R>(work: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
     }
 }
 
@@ -161,6 +142,10 @@ pub(crate) fn usage(pairs: &[(&str, usize)]) -> serde_json::Map<String, serde_js
 
 /// How a worker executes stages: the research pipeline in production; tests substitute scripted
 /// stages to exercise failures (panics, time-outs, retryable errors) the real stages never produce.
+///
+/// The worker runs each call on a thread of its own (its async parts driven by the runtime's handle),
+/// so an implementation may compute or block; it must call [`StageContext::checkpoint`] in every long
+/// loop, because a stage past its time limit or whose run was canceled is abandoned, not interrupted.
 #[async_trait::async_trait]
 pub trait Stages: Send + Sync + 'static {
     /// Runs one stage.

@@ -160,6 +160,7 @@ pub(crate) async fn finish_stage(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
+    let payload = commit.finish_payload();
     let usage = serde_json::Value::Object(commit.usage);
     // A JSON merge patch of the counters: new keys are added, existing ones replaced, nulls removed.
     sqlx::query(
@@ -173,7 +174,7 @@ pub(crate) async fn finish_stage(
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    let event = NewEvent::stage_finished(stage, &commit.message, usage);
+    let event = NewEvent::stage_finished(stage, &commit.message, payload);
     let hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     store.commit(tx, hints).await
 }

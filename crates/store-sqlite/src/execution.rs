@@ -221,8 +221,7 @@ pub(crate) async fn finish_stage(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let usage = serde_json::Value::Object(commit.usage);
-    let event = NewEvent::stage_finished(stage, &commit.message, usage);
+    let event = NewEvent::stage_finished(stage, &commit.message, commit.finish_payload());
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     tx.commit().await.map_err(db_err)?;
     store.hub.publish(notice);

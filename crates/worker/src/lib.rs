@@ -3,10 +3,12 @@
 //! turns panics into failed runs, honours cancellation, and rescues other workers' expired leases.
 //!
 //! It knows no HTTP. Every write goes through the store's fenced methods, so a worker that lost its
-//! lease commits nothing.
+//! lease commits nothing. Stages run on threads of their own, so a stage that never yields can still
+//! be timed out, canceled or abandoned (its result is then discarded).
 
 mod backoff;
 mod execute;
+mod stage;
 
 use researchops_core::{BlobStore, JobKind, JobOutcome, Lane, Lease, Store, StoreError};
 use researchops_pipeline::{Connectors, ResearchPipeline, Stages};
@@ -16,6 +18,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::backoff;
+pub use stage::StageDelay;
 
 /// Tunables; every interval is configurable so tests can shorten them.
 #[derive(Clone, Debug)]
@@ -44,6 +47,8 @@ pub struct WorkerConfig {
     pub owner: String,
     /// The queue lane it claims from (`default`: the API's jobs).
     pub lane: Lane,
+    /// Test hook, `None` in production: stages wait this long before their work (see [`StageDelay`]).
+    pub stage_delay: Option<StageDelay>,
 }
 
 impl Default for WorkerConfig {
@@ -63,6 +68,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(20),
             owner: default_owner(),
             lane: Lane::default(),
+            stage_delay: None,
         }
     }
 }
@@ -130,7 +136,8 @@ impl Worker {
             self.config.rescue_interval,
             shutdown.clone(),
         ));
-        let drain = CancellationToken::new();
+        // Once shutdown is requested, a run stops before its next stage (its running stage may finish).
+        let drain = shutdown.clone();
         let mut tasks = tokio::task::JoinSet::new();
         tracing::info!(worker = %self.config.owner, lane = %self.config.lane, slots = self.config.slots, "worker started");
         while !shutdown.is_cancelled() {
@@ -196,10 +203,10 @@ impl Worker {
             while tasks.try_join_next().is_some() {}
         }
         tracing::info!(worker = %self.config.owner, running = tasks.len(), "worker stopping");
-        // Let running stages finish; after the grace period, interrupt them (they hand their runs back).
+        // Let running stages finish; after the grace period, abandon them (their tokens fire, their
+        // leases expire and the runs are rescued).
         let grace = tokio::time::sleep(self.config.shutdown_grace);
         tokio::pin!(grace);
-        drain.cancel();
         loop {
             tokio::select! {
                 next = tasks.join_next() => if next.is_none() { break },

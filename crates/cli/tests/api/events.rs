@@ -1,4 +1,4 @@
-use crate::helpers::{Options, TestApp};
+use crate::helpers::{Options, TestApp, test_hooks};
 use reqwest::Method;
 use researchops::process::{SseEvent, read_sse};
 use serde_json::Value;
@@ -28,12 +28,18 @@ async fn collect(response: reqwest::Response) -> Vec<SseEvent> {
 
 #[tokio::test]
 async fn a_live_stream_equals_the_stored_events_and_ends_with_done() {
-    let app = TestApp::spawn().await;
+    // The test hook holds `retrieve` for 2 s, so the stream is open while the run executes.
+    let app = TestApp::with(Options {
+        extra: test_hooks("retrieve=2000"),
+        ..Default::default()
+    })
+    .await;
     let project = app.create_project("P").await;
     let run = app
         .create_run(&project, "Does vitamin D affect bone density?")
         .await;
     let response = sse(&app, &run, None).await;
+    let opened = chrono::Utc::now();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -48,6 +54,13 @@ async fn a_live_stream_equals_the_stored_events_and_ends_with_done() {
     assert_eq!(
         serde_json::from_str::<Value>(&done.data).unwrap()["status"],
         "succeeded"
+    );
+    let (_, end) = app.get_json(&format!("/runs/{run}")).await;
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(end["finished_at"].as_str().unwrap()).unwrap();
+    assert!(
+        finished > opened,
+        "the run ended after the stream opened (a live stream, not a replay)"
     );
     let streamed: Vec<&SseEvent> = streamed.iter().filter(|e| e.event == "run_event").collect();
     let stored = app.events(&run).await;

@@ -30,6 +30,17 @@ pub struct TestApp {
     pub _dir: tempfile::TempDir,
 }
 
+/// Server arguments enabling the stage-delay test hook (docs/ARCHITECTURE.md, "Test hooks"), e.g.
+/// `ingest=60000` to hold every run in `ingest` for a minute.
+pub fn test_hooks(stage_delay: &str) -> Vec<String> {
+    vec![
+        "--test-hooks".into(),
+        "true".into(),
+        "--test-stage-delay".into(),
+        stage_delay.into(),
+    ]
+}
+
 pub struct Options {
     pub workers: usize,
     pub corpus: bool,
@@ -169,6 +180,21 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("run {run} did not finish within 60 s");
+    }
+
+    /// Polls the run's events until one matches (at most 60 s); returns it.
+    pub async fn wait_event(&self, run: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(found) = self.events(run).await.into_iter().find(|e| matches(e)) {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run}: the expected event did not come within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn events(&self, run: &str) -> Vec<Value> {

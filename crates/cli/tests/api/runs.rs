@@ -1,4 +1,4 @@
-use crate::helpers::{Options, TENANT_A, TestApp, assert_problem};
+use crate::helpers::{Options, TENANT_A, TestApp, assert_problem, test_hooks};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -313,63 +313,44 @@ async fn a_queued_run_is_canceled_at_once_and_stays_canceled() {
 
 #[tokio::test]
 async fn a_running_run_stops_at_the_next_checkpoint_when_canceled() {
-    // Runs on the sample corpus are fast, so catch one just after a worker started it and cancel it;
-    // the worker must notice at its next checkpoint and end the run `canceled`.
+    // The test hook holds `ingest` for a minute: the cancel lands inside the stage every time.
     let app = TestApp::with(Options {
         workers: 1,
+        extra: test_hooks("ingest=60000"),
         ..Default::default()
     })
     .await;
     let project = app.create_project("P").await;
-    let mut canceled_running = false;
-    for i in 0..10 {
-        let run = app
-            .create_run(&project, &format!("vitamin D and bone density {i}"))
-            .await;
-        // Wait until a worker started it, then cancel.
-        for _ in 0..200 {
-            let (_, body) = app.get_json(&format!("/runs/{run}")).await;
-            if body["status"] != "queued" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-        let response: Value = app
-            .researcher(Method::POST, &format!("/runs/{run}/cancel"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let was_running = response["status"] == "running";
-        let end = app.wait_terminal(&run).await;
-        if was_running {
-            assert!(response["cancel_requested_at"].is_string());
-            // Either it finished its last stage before noticing, or it stopped canceled.
-            assert!(
-                ["canceled", "succeeded"].contains(&end["status"].as_str().unwrap()),
-                "{end}"
-            );
-            if end["status"] == "canceled" {
-                canceled_running = true;
-                let events = app.events(&run).await;
-                assert_eq!(events.last().unwrap()["payload"]["to"], "canceled");
-                assert!(
-                    events
-                        .iter()
-                        .filter(|e| e["event_type"] == "stage_finish")
-                        .count()
-                        < 7
-                );
-                break;
-            }
-        }
-    }
+    let run = app.create_run(&project, "vitamin D and bone density").await;
+    app.wait_event(&run, |e| {
+        e["event_type"] == "stage_start" && e["stage"] == "ingest"
+    })
+    .await;
+    let response: Value = app
+        .researcher(Method::POST, &format!("/runs/{run}/cancel"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["status"], "running");
+    assert!(response["cancel_requested_at"].is_string());
+    let asked = std::time::Instant::now();
+    let end = app.wait_terminal(&run).await;
+    assert_eq!(end["status"], "canceled", "{end}");
     assert!(
-        canceled_running,
-        "no run was caught while running in 10 tries"
+        asked.elapsed() < std::time::Duration::from_secs(30),
+        "stopped inside the stage, not after its delay"
     );
+    let events = app.events(&run).await;
+    assert_eq!(events.last().unwrap()["payload"]["to"], "canceled");
+    let finished: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "stage_finish")
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    assert_eq!(finished, ["retrieve"], "ingest never committed");
     app.stop().await;
 }
 

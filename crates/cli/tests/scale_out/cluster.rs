@@ -96,6 +96,16 @@ pub async fn worker(db: &Database, dir: &Path) -> WorkerProcess {
         .unwrap()
 }
 
+/// A worker whose stages wait per the stage-delay test hook (docs/ARCHITECTURE.md, "Test hooks").
+pub async fn delayed_worker(db: &Database, dir: &Path, stage_delay: &str) -> WorkerProcess {
+    let mut env = env(db, 1);
+    env.push(("RESEARCHOPS_TEST_HOOKS", "1".into()));
+    env.push(("RESEARCHOPS_TEST_STAGE_DELAY", stage_delay.into()));
+    WorkerProcess::spawn(Path::new(EXE), dir, &env)
+        .await
+        .unwrap()
+}
+
 pub struct Client {
     pub http: reqwest::Client,
 }

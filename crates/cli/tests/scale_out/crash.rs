@@ -1,4 +1,4 @@
-use crate::cluster::{Client, Database, QUESTIONS, api, worker};
+use crate::cluster::{Client, Database, QUESTIONS, api, delayed_worker};
 use researchops::process::WorkerProcess;
 use std::time::Duration;
 
@@ -14,8 +14,9 @@ async fn workers_killed_mid_stage_lose_no_run_and_change_no_report() {
         runs.push((q.to_string(), client.run(&a.url, &project, q).await));
     }
     let mut workers: Vec<WorkerProcess> = Vec::new();
+    // Every stage takes at least 100 ms (test hook), so some run is always mid-way to be killed in.
     for _ in 0..3 {
-        workers.push(worker(&db, dir.path()).await);
+        workers.push(delayed_worker(&db, dir.path(), "100").await);
     }
     // Kill a worker whenever some run is mid-way (started, not finished), and replace it.
     let mut kills = 0;
@@ -48,7 +49,7 @@ async fn workers_killed_mid_stage_lose_no_run_and_change_no_report() {
         let victim = workers.remove(round % workers.len());
         victim.kill().await.unwrap();
         kills += 1;
-        workers.push(worker(&db, dir.path()).await);
+        workers.push(delayed_worker(&db, dir.path(), "100").await);
     }
     let ids: Vec<String> = runs.iter().map(|(_, r)| r.clone()).collect();
     let finished = client

@@ -135,6 +135,9 @@ async fn api_nodes_and_workers_recover_from_a_postgres_restart_without_help() {
         .unwrap();
     let mut worker_env = env.clone();
     worker_env.push(("RESEARCHOPS_WORKERS", "1".into()));
+    // Every stage takes at least 200 ms (test hook), so runs are certainly executing at the restart.
+    worker_env.push(("RESEARCHOPS_TEST_HOOKS", "1".into()));
+    worker_env.push(("RESEARCHOPS_TEST_STAGE_DELAY", "200".into()));
     let workers = [
         WorkerProcess::spawn(exe, dir.path(), &worker_env)
             .await
@@ -150,7 +153,12 @@ async fn api_nodes_and_workers_recover_from_a_postgres_restart_without_help() {
         runs.push(client.run(&api.url, &project, q).await);
     }
     // Restart the database while those runs execute.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // (The first run started: with 24 runs of at least 1.4 s on two workers, most are still to go.)
+    while client.get(&format!("{}/runs/{}", api.url, runs[0])).await["status"] == "queued" {
+        assert!(tokio::time::Instant::now() < deadline, "no run started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(pg.ctl("stop"));
     let down = client
         .http

@@ -150,9 +150,9 @@ async fn a_live_stream_follows_the_run_to_its_end_without_duplicates() {
         .response()
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body = response.into_body();
+    let (replayed, body) = read_events(response.into_body(), 2).await;
     let collect = tokio::spawn(async move { body.collect().await.map(|c| c.to_bytes()) });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The stream has replayed the run's creation: it is live now, before the run executes.
     app.execute(&run, RunEnd::Succeeded).await;
 
     let bytes = tokio::time::timeout(Duration::from_secs(10), collect)
@@ -160,7 +160,7 @@ async fn a_live_stream_follows_the_run_to_its_end_without_duplicates() {
         .expect("the stream ends after the run")
         .expect("task")
         .expect("body");
-    let events = parse_sse(&String::from_utf8_lossy(&bytes));
+    let events = parse_sse(&(replayed + &String::from_utf8_lossy(&bytes)));
     let all = app.get(&format!("/runs/{run}/events")).send().await.json();
     let all = all.as_array().expect("array");
     let ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
@@ -182,16 +182,15 @@ async fn streams_end_when_the_server_shuts_down() {
         .header("accept", "text/event-stream")
         .response()
         .await;
-    let body = response.into_body();
+    let (replayed, body) = read_events(response.into_body(), 2).await;
     let collect = tokio::spawn(async move { body.collect().await.map(|c| c.to_bytes()) });
-    tokio::time::sleep(Duration::from_millis(200)).await;
     app.shutdown.cancel();
     let bytes = tokio::time::timeout(Duration::from_secs(5), collect)
         .await
         .expect("the stream ends on shutdown")
         .expect("task")
         .expect("body");
-    let events = parse_sse(&String::from_utf8_lossy(&bytes));
+    let events = parse_sse(&(replayed + &String::from_utf8_lossy(&bytes)));
     assert_eq!(events.len(), 2);
     assert!(
         events
@@ -209,4 +208,25 @@ async fn a_stream_of_an_unknown_run_is_404() {
         .send()
         .await;
     reply.assert_problem(404);
+}
+
+/// Reads a stream until `n` events arrived (at most 10 s); returns their text and the rest of the body.
+async fn read_events(mut body: axum::body::Body, n: usize) -> (String, axum::body::Body) {
+    let mut text = String::new();
+    while parse_sse(&text)
+        .iter()
+        .filter(|e| e.event.is_some())
+        .count()
+        < n
+    {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("events within 10 s")
+            .expect("the stream stays open")
+            .expect("a frame");
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    (text, body)
 }
