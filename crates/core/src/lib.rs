@@ -22,7 +22,7 @@ pub use event::{EventLevel, EventType, NewEvent, RunEvent};
 pub use evidence::{
     Artifact, Claim, EvidenceRecord, RunEnd, Snapshot, Snippet, Source, StageCommit, Verdict,
 };
-pub use hub::{EventHub, EventNotice, JobWakeup};
+pub use hub::{EventHub, EventNotice, EventWatch, JobWakeup};
 pub use identity::{Identity, Role};
 pub use ids::*;
 pub use page::{Page, PageRequest};
