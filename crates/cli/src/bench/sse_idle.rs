@@ -40,12 +40,18 @@ pub struct SseIdleArgs {
     /// Corpus enabling the `local` source on the server the bench starts (its run is never executed).
     #[arg(long, env = "RESEARCHOPS_CORPUS")]
     pub corpus: Option<PathBuf>,
-    /// Seconds of each idle-CPU window (without and with the streams).
-    #[arg(long, default_value_t = 10.0)]
+    /// Seconds of each idle-CPU window (without and with the streams); the default covers two
+    /// keep-alive intervals of 15 s, so their cost is included.
+    #[arg(long, default_value_t = 30.0)]
     pub seconds: f64,
-    /// `GET /runs/{id}` requests per latency measurement (one client, one after another).
+    /// `GET /runs/{id}` requests per latency measurement (one client, one after another, paced evenly
+    /// over `--latency-seconds`).
     #[arg(long, default_value_t = 1000)]
     pub requests: usize,
+    /// Seconds each latency measurement is spread over (default: just over one keep-alive interval,
+    /// so the samples see the keep-alive writes as often as they happen).
+    #[arg(long, default_value_t = 16.0)]
+    pub latency_seconds: f64,
     /// Streams being connected at once.
     #[arg(long, default_value_t = 256)]
     pub connect_concurrency: usize,
@@ -76,6 +82,11 @@ pub async fn run(args: SseIdleArgs) -> anyhow::Result<()> {
         args.seconds > 0.0 && args.seconds.is_finite(),
         "--seconds must be positive"
     );
+    anyhow::ensure!(
+        args.latency_seconds >= 0.0 && args.latency_seconds.is_finite(),
+        "--latency-seconds must be zero or positive"
+    );
+    let spread = Duration::from_secs_f64(args.latency_seconds);
     // A server started here inherits the raised limit.
     let nofile = raise_nofile_limit(args.streams as u64 + FD_HEADROOM)?;
     let exe = std::env::current_exe()?;
@@ -129,8 +140,8 @@ pub async fn run(args: SseIdleArgs) -> anyhow::Result<()> {
     }
 
     // Without streams.
-    latencies(&http, &run_url, 100).await?;
-    let quiet = latencies(&http, &run_url, args.requests).await?;
+    latencies(&http, &run_url, 100, Duration::ZERO).await?;
+    let quiet = latencies(&http, &run_url, args.requests, spread).await?;
     let quiet_cpu = match pid {
         Some(pid) => Some(cpu_share(pid, args.seconds).await?),
         None => None,
@@ -158,7 +169,7 @@ pub async fn run(args: SseIdleArgs) -> anyhow::Result<()> {
         Some(pid) => Some(cpu_share(pid, args.seconds).await?),
         None => None,
     };
-    let loaded = latencies(&http, &run_url, args.requests).await?;
+    let loaded = latencies(&http, &run_url, args.requests, spread).await?;
     let still_open = client.open_now().await?;
     client.stop().await;
 
@@ -179,12 +190,12 @@ pub async fn run(args: SseIdleArgs) -> anyhow::Result<()> {
     let (q50, q99) = quiet;
     let (l50, l99) = loaded;
     println!(
-        "GET /runs/{{id}} without streams: n={} p50={q50:.2} ms p99={q99:.2} ms",
-        args.requests
+        "GET /runs/{{id}} without streams: n={} over {:.0} s p50={q50:.2} ms p99={q99:.2} ms",
+        args.requests, args.latency_seconds
     );
     println!(
-        "GET /runs/{{id}} with {} streams:  n={} p50={l50:.2} ms p99={l99:.2} ms",
-        ready.opened, args.requests
+        "GET /runs/{{id}} with {} streams:  n={} over {:.0} s p50={l50:.2} ms p99={l99:.2} ms",
+        ready.opened, args.requests, args.latency_seconds
     );
     println!(
         "p99 with / without streams: {:.2}x; {still_open} of {} streams still open at the end",
@@ -197,10 +208,18 @@ pub async fn run(args: SseIdleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// p50 and p99 in milliseconds of `n` sequential `GET`s.
-async fn latencies(http: &reqwest::Client, url: &str, n: usize) -> anyhow::Result<(f64, f64)> {
+/// p50 and p99 in milliseconds of `n` sequential `GET`s, started evenly over `spread` (a request
+/// that is due while the previous one still runs starts right after it).
+async fn latencies(
+    http: &reqwest::Client,
+    url: &str,
+    n: usize,
+    spread: Duration,
+) -> anyhow::Result<(f64, f64)> {
     let mut ms = Vec::with_capacity(n);
-    for _ in 0..n {
+    let first = tokio::time::Instant::now();
+    for i in 0..n {
+        tokio::time::sleep_until(first + spread.mul_f64(i as f64 / n as f64)).await;
         let started = Instant::now();
         let response = http.get(url).header("X-Dev-Roles", "viewer").send().await?;
         let status = response.status();
