@@ -301,7 +301,7 @@ async fn follow(
     interrupted: &CancellationToken,
 ) -> Result<RunStatus, ResearchError> {
     let mut view = ProgressView::new(std::io::stderr().is_terminal());
-    let mut hints = store.events().subscribe();
+    let mut hints = store.events().watch(run);
     let mut after = None;
     let mut cancel_sent = false;
     loop {
@@ -330,7 +330,7 @@ async fn follow(
                 continue;
             }
             tokio::select! {
-                _ = hints.recv() => {}
+                _ = hints.wait_beyond(after.unwrap_or(0)) => {}
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
                 () = interrupted.cancelled(), if !cancel_sent => {
                     cancel_sent = true;

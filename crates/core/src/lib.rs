@@ -30,7 +30,7 @@ pub use evidence::{
     Verdict,
 };
 pub use failure::FailureCode;
-pub use hub::{EventHub, EventNotice, JobWakeup};
+pub use hub::{EventHub, EventNotice, EventWatch, JobWakeup};
 pub use identity::{Identity, Role};
 pub use ids::*;
 pub use page::{Page, PageRequest};

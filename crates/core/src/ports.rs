@@ -111,6 +111,11 @@ pub trait Store: Queue {
         after: Option<EventId>,
         limit: u32,
     ) -> Result<Vec<RunEvent>, StoreError>;
+    /// The newest event id of each listed run that has events (runs without any are left out), in one
+    /// query. **Internal and not tenant-scoped**: only the event hub's fallback poller calls it, with
+    /// the runs its watchers registered; it answers nothing but ids the caller already holds and an
+    /// event counter, and no HTTP handler may call it.
+    async fn latest_event_ids(&self, runs: &[RunId]) -> Result<Vec<(RunId, EventId)>, StoreError>;
     /// The run's sources with snapshots and snippets.
     async fn list_evidence(
         &self,

@@ -416,6 +416,10 @@ impl researchops_core::Store for PgStore {
         runs::list_events(self, tenant, id, after, limit).await
     }
 
+    async fn latest_event_ids(&self, runs: &[RunId]) -> Result<Vec<(RunId, EventId)>, StoreError> {
+        notify::latest_event_ids(&self.pool, runs).await
+    }
+
     async fn list_evidence(
         &self,
         tenant: TenantId,

@@ -5,7 +5,8 @@
 //! this module may lose or duplicate them — a node hears its own notifications too — and it never
 //! blocks a commit on anything but the `pg_notify` calls themselves. Payloads are coalesced: one
 //! `researchops_events` notification per run touched by a transaction (`<run_id>:<last_event_id>`),
-//! one `researchops_jobs` notification per transaction that made jobs due.
+//! one `researchops_jobs` notification per transaction that made jobs due. The event hub's fallback
+//! query (newest event per watched run) lives here too: it repairs whatever hints were lost.
 
 use crate::rows::db_err;
 use researchops_core::{EventHub, EventId, EventNotice, JobWakeup, RunId, StoreError};
@@ -94,6 +95,32 @@ impl Hints {
             wakeup.notify();
         }
     }
+}
+
+/// The event hub's fallback query: `(run, newest event id)` for each listed run that has events, in
+/// one statement (one index probe per run). Internal and not tenant-scoped (see
+/// `Store::latest_event_ids`): it answers only an event counter for run ids the hub's own watchers
+/// registered.
+pub(crate) async fn latest_event_ids(
+    pool: &sqlx::PgPool,
+    runs: &[RunId],
+) -> Result<Vec<(RunId, EventId)>, StoreError> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<uuid::Uuid> = runs.iter().map(|r| r.0).collect();
+    let rows: Vec<(uuid::Uuid, Option<EventId>)> = sqlx::query_as(
+        "SELECT w.id, (SELECT max(e.id) FROM run_events e WHERE e.run_id = w.id) \
+         FROM unnest($1::uuid[]) AS w (id)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(run, last)| Some((RunId(run), last?)))
+        .collect())
 }
 
 /// Parses an events payload `<run_id>:<last_event_id>`.

@@ -90,11 +90,21 @@ async fn a_commit_on_one_node_wakes_streams_and_workers_on_another() {
     assert_eq!(b.backend(), "postgres");
     b.ping().await.expect("ping");
 
-    // An event committed through A reaches a subscriber of B's hub.
+    // An event committed through A reaches a watcher of the run on B's hub (B runs no fallback poller:
+    // only LISTEN can carry it).
     let (tenant, project) = tenant_and_project(&a).await;
-    let mut hints = b.events().subscribe();
-    let started = Instant::now();
     let run = create_run(&a, tenant, project).await;
+    let created = a
+        .list_events(tenant, run, None, 10)
+        .await
+        .expect("events")
+        .last()
+        .expect("an event")
+        .id;
+    let mut hints = b.events().watch(run);
+    let mut other = b.events().watch(RunId::new());
+    let started = Instant::now();
+    a.cancel_run(tenant, run).await.expect("cancel");
     let last = a
         .list_events(tenant, run, None, 10)
         .await
@@ -102,17 +112,17 @@ async fn a_commit_on_one_node_wakes_streams_and_workers_on_another() {
         .last()
         .expect("an event")
         .id;
-    let notice = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            let notice = hints.recv().await.expect("hub open");
-            if notice.run_id == run {
-                break notice;
-            }
-        }
-    })
-    .await
-    .expect("node b heard about the event within a second");
-    assert_eq!(notice.last_event_id, last);
+    assert!(last > created);
+    let heard = tokio::time::timeout(Duration::from_secs(1), hints.wait_beyond(created))
+        .await
+        .expect("node b heard about the event within a second");
+    assert_eq!(heard, last);
+    assert_eq!(other.latest(), 0, "another run's watcher stays asleep");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), other.wait_beyond(0))
+            .await
+            .is_err()
+    );
     eprintln!("event hint crossed nodes in {:?}", started.elapsed());
 
     // A job enqueued through A wakes B's idle workers. Drain hints already pending first.

@@ -7,6 +7,7 @@
 
 mod batch;
 mod execution;
+mod hints;
 mod projects;
 mod queue;
 mod rows;
@@ -273,6 +274,13 @@ impl researchops_core::Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<researchops_core::RunEvent>, StoreError> {
         runs::list_events(self, tenant, id, after, limit).await
+    }
+
+    async fn latest_event_ids(
+        &self,
+        runs: &[researchops_core::RunId],
+    ) -> Result<Vec<(researchops_core::RunId, researchops_core::EventId)>, StoreError> {
+        hints::latest_event_ids(self, runs).await
     }
 
     async fn list_evidence(

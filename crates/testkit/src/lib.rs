@@ -39,6 +39,7 @@ macro_rules! store_conformance_tests {
             exhausted_attempts_fail_the_run,
             stage_commits_are_atomic_and_readable,
             events_are_ordered_and_resumable_by_id,
+            the_fallback_poll_reports_the_newest_event_of_each_watched_run,
             projects_with_active_runs_cannot_be_deleted_and_deletion_cascades,
             noop_jobs_complete_in_batches_and_stale_completions_are_fenced,
             claims_take_jobs_from_their_own_lane_only,

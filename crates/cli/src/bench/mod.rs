@@ -2,11 +2,13 @@
 //! Servers under test run as separate processes on loopback with a fresh data directory.
 
 mod queue;
+mod sse_idle;
 
 use crate::process::{ServerProcess, read_sse};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 pub use queue::QueueArgs;
+pub use sse_idle::{SseIdleArgs, SseIdleClientArgs};
 
 use std::path::PathBuf;
 
@@ -21,6 +23,11 @@ pub enum BenchCommand {
     Queue(QueueArgs),
     /// Latency from an event's commit to an SSE client.
     Sse(SseArgs),
+    /// What N idle SSE streams cost a server: memory per stream, idle CPU, GET latency beside them.
+    SseIdle(SseIdleArgs),
+    /// Internal: holds `bench sse-idle`'s streams in a process of their own.
+    #[command(hide = true)]
+    SseIdleClient(SseIdleClientArgs),
 }
 
 /// `bench create`.
@@ -54,6 +61,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Create(args) => create(args).await,
         BenchCommand::Queue(args) => queue::run(args).await,
         BenchCommand::Sse(args) => sse(args).await,
+        BenchCommand::SseIdle(args) => sse_idle::run(args).await,
+        BenchCommand::SseIdleClient(args) => sse_idle::client(args).await,
     }
 }
 

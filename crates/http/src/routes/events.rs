@@ -2,10 +2,15 @@
 //! `Accept: text/event-stream` — as a live SSE stream that resumes after `Last-Event-ID` and ends with
 //! `event: done` once the run is terminal and everything was sent.
 //!
-//! The stream never trusts the event hub for data: it subscribes *before* reading, re-reads the store
-//! after every hint (or a slow fallback poll), and decides the end by reading the run's status and then
-//! the events once more, so an event committed with the terminal transition is never missed. It ends
-//! on a store error (logged) and when the server shuts down.
+//! The stream never trusts the event hub for data: it watches its run *before* reading, re-reads the
+//! store after every hint for that run, and decides the end by reading the run's status and then the
+//! events once more, so an event committed with the terminal transition is never missed. It ends on a
+//! store error (logged) and when the server shuts down.
+//!
+//! An idle stream costs no work but its keep-alive timer: it is parked on its run's entry in the
+//! [`EventHub`](researchops_core::EventHub), which only that run's commits touch. The correctness
+//! fallback for hints that never arrived is one poller per process ([`spawn_fallback_poll`]), which asks
+//! the store for the newest event of every watched run in one query each [`FALLBACK_POLL`].
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{PathId, QueryParams, wants_event_stream};
@@ -19,11 +24,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use researchops_core::{ErrorCode, EventId, EventNotice, RunEvent, RunId, RunStatus, TenantId};
+use researchops_core::{ErrorCode, EventId, EventWatch, RunEvent, RunId, RunStatus, TenantId};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Events per JSON response unless `limit` says otherwise.
 pub const DEFAULT_EVENT_LIMIT: u32 = 1000;
@@ -31,8 +35,8 @@ pub const DEFAULT_EVENT_LIMIT: u32 = 1000;
 pub const MAX_EVENT_LIMIT: u32 = 5000;
 /// Events per store read while streaming.
 const STREAM_PAGE: u32 = 500;
-/// How long a stream waits for a hint before re-reading anyway.
-const FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// How often the process's fallback poller asks the store about the watched runs.
+pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
 
 /// `?after_id=&limit=`.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -114,8 +118,9 @@ async fn open_stream(
     run_id: RunId,
     cursor: EventId,
 ) -> Result<Response, ApiError> {
-    // Subscribe before the first read so no commit can fall between the read and the wait.
-    let notices = state.store.events().subscribe();
+    // Watch before the first read so no commit can fall between the read and the wait.
+    let watch = state.store.events().watch(run_id);
+    spawn_fallback_poll(&state);
     let run = state.store.get_run(tenant, run_id).await?;
     if run.status.is_terminal()
         && state
@@ -127,7 +132,7 @@ async fn open_stream(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     tracing::debug!(run.id = %run_id, cursor, "event stream opened");
-    let stream = event_stream(state.clone(), tenant, run_id, cursor, notices);
+    let stream = event_stream(state.clone(), tenant, run_id, cursor, watch);
     let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.config.sse_keepalive));
     let headers = [
         (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
@@ -166,10 +171,12 @@ fn event_stream(
     tenant: TenantId,
     run_id: RunId,
     mut cursor: EventId,
-    mut notices: broadcast::Receiver<EventNotice>,
+    mut watch: EventWatch,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     async_stream::stream! {
         let mut terminal: Option<RunStatus> = None;
+        // The newest id a hint announced: a hint the store then did not bear out is not waited on again.
+        let mut hinted: EventId = 0;
         loop {
             // Send everything after the cursor.
             loop {
@@ -211,30 +218,40 @@ fn event_stream(
                     return;
                 }
             }
+            // Every status change commits an event, so a hint for this run is the only thing to wait for.
             tokio::select! {
                 () = state.shutdown.cancelled() => return,
-                () = next_notice(&mut notices, run_id, cursor) => {}
-                () = tokio::time::sleep(FALLBACK_POLL) => {}
+                newest = watch.wait_beyond(cursor.max(hinted)) => hinted = newest,
             }
         }
     }
 }
 
-/// Waits for a hint that `run_id` has events after `cursor` (a lagged receiver re-reads at once).
-async fn next_notice(
-    notices: &mut broadcast::Receiver<EventNotice>,
-    run_id: RunId,
-    cursor: EventId,
-) {
-    loop {
-        match notices.recv().await {
-            Ok(notice) if notice.run_id == run_id && notice.last_event_id > cursor => return,
-            Ok(_) => {}
-            Err(RecvError::Lagged(_)) => return,
-            // No more hints: leave the waking to the fallback poll.
-            Err(RecvError::Closed) => std::future::pending::<()>().await,
-        }
+/// Starts this process's fallback poller unless it runs already (one per event hub, however many
+/// streams): while any run is watched, it asks the store every [`FALLBACK_POLL`] for the newest event
+/// of each watched run, in one query, and publishes what the hints missed. It ends on shutdown.
+pub fn spawn_fallback_poll(state: &AppState) {
+    let hub = state.store.events().clone();
+    if !hub.claim_poller() {
+        return;
     }
+    let store = state.store.clone();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let poll = async {
+            loop {
+                hub.until_watched().await;
+                tokio::time::sleep(FALLBACK_POLL).await;
+                if let Err(e) = hub.refresh(store.as_ref()).await {
+                    tracing::warn!(error = %e, "event fallback poll failed; retrying");
+                }
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = poll => {}
+        }
+    });
 }
 
 #[cfg(test)]

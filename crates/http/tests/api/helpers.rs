@@ -140,12 +140,22 @@ impl TestApp {
         reply.json()["run_id"].as_str().expect("run_id").to_owned()
     }
 
+    /// The SQLite database file (for a second store on it: "another process").
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("db.sqlite")
+    }
+
     /// Plays a worker: claims the run's job, starts it and ends it. With `Succeeded`, the export stage
     /// commits `report.md` and `context_bundle.json` first.
     pub async fn execute(&self, run: &str, end: RunEnd) -> Vec<Artifact> {
+        self.execute_on(&self.store, run, end).await
+    }
+
+    /// Like [`Self::execute`], through `store` (e.g. another store on the same database file, whose
+    /// commits this app's event hub never hears of).
+    pub async fn execute_on(&self, store: &SqliteStore, run: &str, end: RunEnd) -> Vec<Artifact> {
         let run_id: RunId = run.parse().expect("run id");
-        let jobs = self
-            .store
+        let jobs = store
             .claim(&Lane::default(), "test-worker", 16, Duration::from_secs(60))
             .await
             .expect("claim");
@@ -153,10 +163,7 @@ impl TestApp {
             .into_iter()
             .find(|j| j.run_id == Some(run_id))
             .expect("the run's job");
-        self.store
-            .start_run(job.lease, run_id)
-            .await
-            .expect("start");
+        store.start_run(job.lease, run_id).await.expect("start");
         let mut artifacts = Vec::new();
         if end == RunEnd::Succeeded {
             for (name, kind, mime, bytes) in [
@@ -185,7 +192,7 @@ impl TestApp {
                     created_at: chrono::Utc::now(),
                 });
             }
-            self.store
+            store
                 .begin_stage(job.lease, run_id, Stage::Export)
                 .await
                 .expect("begin");
@@ -194,12 +201,12 @@ impl TestApp {
                 message: "exported".into(),
                 ..StageCommit::default()
             };
-            self.store
+            store
                 .finish_stage(job.lease, run_id, Stage::Export, commit)
                 .await
                 .expect("finish stage");
         }
-        self.store
+        store
             .finish_run(job.lease, run_id, end)
             .await
             .expect("finish run");

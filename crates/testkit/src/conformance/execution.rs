@@ -3,8 +3,8 @@
 use super::*;
 use chrono::Utc;
 use researchops_core::{
-    Artifact, ArtifactId, Claim, EvidenceRecord, NewEvent, RunId, Snapshot, SnapshotId, Snippet,
-    SnippetId, Source, SourceId, Stage, StageCommit, Store, StoreError, Verdict,
+    Artifact, ArtifactId, Claim, EvidenceRecord, NewEvent, RunEvent, RunId, Snapshot, SnapshotId,
+    Snippet, SnippetId, Source, SourceId, Stage, StageCommit, Store, StoreError, Verdict,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,13 +195,15 @@ pub async fn events_are_ordered_and_resumable_by_id(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .remove(0);
-    let mut hints = store.events().subscribe();
+    let mut hints = store.events().watch(run);
+    let before = store.list_events(t, run, None, 1000).await.unwrap();
+    let before = before.last().unwrap().id;
     store.start_run(job.lease, run).await.unwrap();
-    let notice = tokio::time::timeout(Duration::from_secs(5), hints.recv())
+    // The commit's hint reaches the run's watcher at once (published after commit, not polled).
+    let hinted = tokio::time::timeout(Duration::from_secs(5), hints.wait_beyond(before))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(notice.run_id, run);
+    assert!(hinted > before);
     let batch: Vec<NewEvent> = (0..20)
         .map(|i| NewEvent::progress(Stage::Ingest, i, 20, "step"))
         .collect();
@@ -221,4 +223,39 @@ pub async fn events_are_ordered_and_resumable_by_id(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn the_fallback_poll_reports_the_newest_event_of_each_watched_run(store: Arc<dyn Store>) {
+    let (t1, t2) = (tenant(&store).await, tenant(&store).await);
+    let (p1, p2) = (
+        project(&store, t1, "p").await,
+        project(&store, t2, "p").await,
+    );
+    let a = create(&store, t1, p1, "a").await;
+    let b = create(&store, t2, p2, "b").await;
+    let newest = |events: Vec<RunEvent>| events.last().unwrap().id;
+    let last_a = newest(store.list_events(t1, a, None, 1000).await.unwrap());
+    let last_b = newest(store.list_events(t2, b, None, 1000).await.unwrap());
+    // Runs of any tenant in one call; a run without events (here: unknown) is left out.
+    let mut latest = store.latest_event_ids(&[a, b, RunId::new()]).await.unwrap();
+    latest.sort();
+    let mut expected = vec![(a, last_a), (b, last_b)];
+    expected.sort();
+    assert_eq!(latest, expected);
+    assert!(store.latest_event_ids(&[]).await.unwrap().is_empty());
+
+    // A watcher that registered after the commits (so it heard no hint) learns of them from one
+    // refresh, and only its own run's watcher entry exists to be asked about.
+    let hub = store.events();
+    let mut watch = hub.watch(a);
+    assert_eq!(watch.latest(), 0);
+    assert_eq!(hub.refresh(store.as_ref()).await.unwrap(), 1);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), watch.wait_beyond(0))
+            .await
+            .unwrap(),
+        last_a
+    );
+    drop(watch);
+    assert_eq!(hub.refresh(store.as_ref()).await.unwrap(), 0);
 }

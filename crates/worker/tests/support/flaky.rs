@@ -93,6 +93,9 @@ impl Store for FlakyEvents {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    async fn latest_event_ids(&self, runs: &[RunId]) -> Result<Vec<(RunId, i64)>, StoreError> {
+        self.inner.latest_event_ids(runs).await
+    }
     async fn ensure_tenant(&self, tenant: TenantId, name: &str) -> Result<(), StoreError> {
         self.inner.ensure_tenant(tenant, name).await
     }
