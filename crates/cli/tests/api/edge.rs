@@ -201,7 +201,13 @@ async fn a_stalled_body_is_answered_408_and_closed_after_the_body_read_timeout()
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_while_an_older_sse_stream_lives_on() {
-    let app = edge_app(&["--idle-timeout-seconds", "1"]).await;
+    let app = edge_app(&[
+        "--idle-timeout-seconds",
+        "1",
+        "--header-read-timeout-seconds",
+        "1",
+    ])
+    .await;
     let project = app.create_project("P").await;
     let run = app.create_run(&project, "Does sleep help memory?").await;
 
@@ -233,7 +239,7 @@ async fn an_idle_keep_alive_connection_is_closed_while_an_older_sse_stream_lives
         answered.elapsed()
     );
 
-    // The stream, older than the idle timeout, still delivers its keep-alive comments.
+    // The stream, older than the idle and header timeouts, still delivers its keep-alive comments.
     while stream_opened.elapsed() < Duration::from_secs(3) {
         let n = timeout(Duration::from_secs(5), stream.read(&mut buf))
             .await
