@@ -179,7 +179,10 @@ impl HttpArgs {
             "RESEARCHOPS_BODY_READ_TIMEOUT_SECONDS",
             self.body_read_timeout_seconds,
         )?;
-        let idle_timeout = seconds("RESEARCHOPS_IDLE_TIMEOUT_SECONDS", self.idle_timeout_seconds)?;
+        let idle_timeout = seconds(
+            "RESEARCHOPS_IDLE_TIMEOUT_SECONDS",
+            self.idle_timeout_seconds,
+        )?;
         let max_connections = match self.max_connections {
             Some(n) => usize::try_from(n)?,
             None => researchops_http::server::default_max_connections(),

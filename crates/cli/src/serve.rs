@@ -110,7 +110,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
     });
     tracing::info!(%addr, storage = %storage.description, workers = slots, sources = ?connectors.enabled(), max_connections = edge.max_connections, "researchops listening");
     // The accept loop sets TCP_NODELAY and enforces the header, idle and connection limits.
-    let handle = tokio::spawn(researchops_http::serve(listener, router, edge, shutdown.clone()));
+    let handle = tokio::spawn(researchops_http::serve(
+        listener,
+        router,
+        edge,
+        shutdown.clone(),
+    ));
     let handle = tokio::spawn(async move {
         handle.await.context("HTTP server task failed")?;
         if let Some(workers) = workers {

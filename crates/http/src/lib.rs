@@ -20,8 +20,8 @@ pub mod validation;
 pub mod views;
 
 pub use error::{ApiError, Problem};
-pub use server::{EdgeConfig, serve};
 pub use identity::{Admin, Researcher, Viewer};
+pub use server::{EdgeConfig, serve};
 pub use state::{
     App, AppState, HttpConfig, KNOWN_SOURCES, check_bind_allowed, check_bind_host_allowed,
     is_loopback_host,

@@ -501,7 +501,10 @@ mod tests {
             max_connections_for_fd_limit(1_048_576),
             DEFAULT_MAX_CONNECTIONS
         );
-        assert_eq!(max_connections_for_fd_limit(u64::MAX), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(
+            max_connections_for_fd_limit(u64::MAX),
+            DEFAULT_MAX_CONNECTIONS
+        );
         assert_eq!(max_connections_for_fd_limit(0), 1);
     }
 
@@ -529,7 +532,11 @@ mod tests {
         activity.begin_request();
         assert_eq!(activity.deadline(&edge), None);
         activity.end_request();
-        assert_eq!(activity.deadline(&edge), None, "one request is still in flight");
+        assert_eq!(
+            activity.deadline(&edge),
+            None,
+            "one request is still in flight"
+        );
         assert_eq!(activity.expired(&edge, far_future()), None);
         activity.end_request();
         let Phase::Idle { since } = *activity.phase() else {
