@@ -315,3 +315,38 @@ async fn connections_over_the_cap_get_503_with_retry_after_and_a_freed_slot_serv
     drop(held);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_whole_oversized_body_before_reading_still_gets_the_413() {
+    let app = edge_app(&["--max-body-bytes", "1024"]).await;
+    let stream = connect(&app).await;
+    let (mut read, mut write) = stream.into_split();
+    let body = vec![b'x'; 4 * 1024 * 1024];
+    let head = format!(
+        "POST /projects HTTP/1.1\r\nHost: test\r\nX-Dev-Tenant-Id: {TENANT_A}\r\n\
+         X-Dev-Roles: researcher\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The client writes everything before it reads (as simple clients do); the server answers early
+    // and must not reset the connection under the client's feet.
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(head.as_bytes()).await;
+        let _ = write.write_all(&body).await;
+        write
+    });
+    let _write = timeout(Duration::from_secs(10), writer)
+        .await
+        .expect("the writes end")
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = timeout(Duration::from_secs(10), read.read_to_end(&mut answer))
+        .await
+        .expect("closed within 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 413 "),
+        "read {read:?}, answer {answer:?}"
+    );
+    app.stop().await;
+}
