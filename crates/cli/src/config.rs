@@ -93,13 +93,7 @@ pub struct WorkerArgs {
 impl WorkerArgs {
     /// Checks ranges; returns the worker configuration for `slots`.
     pub fn to_config(&self, slots: usize) -> anyhow::Result<researchops_worker::WorkerConfig> {
-        let secs = |name: &str, v: f64| -> anyhow::Result<Duration> {
-            anyhow::ensure!(
-                v.is_finite() && v > 0.0 && v < 1e7,
-                "{name} must be a positive number of seconds (got {v})"
-            );
-            Ok(Duration::from_secs_f64(v))
-        };
+        let secs = seconds;
         let lease = secs("RESEARCHOPS_LEASE_SECONDS", self.lease_seconds)?;
         let heartbeat = secs("RESEARCHOPS_HEARTBEAT_SECONDS", self.heartbeat_seconds)?;
         anyhow::ensure!(
@@ -170,6 +164,67 @@ pub struct HttpArgs {
         default_value_t = 15.0
     )]
     pub sse_keepalive_seconds: f64,
+    /// Time to receive a request's headers (seconds): from the accept for a connection's first
+    /// request, from its first byte for later ones; the connection is closed otherwise.
+    #[arg(
+        long,
+        env = "RESEARCHOPS_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10.0
+    )]
+    pub header_read_timeout_seconds: f64,
+    /// Time to receive a whole request body once its headers arrived (seconds); `408` and close
+    /// otherwise.
+    #[arg(
+        long,
+        env = "RESEARCHOPS_BODY_READ_TIMEOUT_SECONDS",
+        default_value_t = 30.0
+    )]
+    pub body_read_timeout_seconds: f64,
+    /// Time a keep-alive connection with no request in flight stays open (seconds). Open SSE
+    /// streams are requests in flight.
+    #[arg(long, env = "RESEARCHOPS_IDLE_TIMEOUT_SECONDS", default_value_t = 75.0)]
+    pub idle_timeout_seconds: f64,
+    /// Connections served at once; beyond, `503` with `Retry-After`. Default: the open-file limit
+    /// minus 512, at most 20000.
+    #[arg(long, env = "RESEARCHOPS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: Option<u64>,
+}
+
+impl HttpArgs {
+    /// Checks ranges; returns the connection limits and the body-read timeout.
+    pub fn to_edge(&self) -> anyhow::Result<(researchops_http::EdgeConfig, Duration)> {
+        let header_read_timeout = seconds(
+            "RESEARCHOPS_HEADER_READ_TIMEOUT_SECONDS",
+            self.header_read_timeout_seconds,
+        )?;
+        let body_read_timeout = seconds(
+            "RESEARCHOPS_BODY_READ_TIMEOUT_SECONDS",
+            self.body_read_timeout_seconds,
+        )?;
+        let idle_timeout = seconds(
+            "RESEARCHOPS_IDLE_TIMEOUT_SECONDS",
+            self.idle_timeout_seconds,
+        )?;
+        let max_connections = match self.max_connections {
+            Some(n) => usize::try_from(n)?,
+            None => researchops_http::server::default_max_connections(),
+        };
+        let edge = researchops_http::EdgeConfig {
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
+        };
+        Ok((edge, body_read_timeout))
+    }
+}
+
+/// A positive, finite number of seconds named `name`.
+fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        v.is_finite() && v > 0.0 && v < 1e7,
+        "{name} must be a positive number of seconds (got {v})"
+    );
+    Ok(Duration::from_secs_f64(v))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use crate::app::{open_connectors, open_storage};
 use crate::config::{CorpusArgs, HttpArgs, StorageArgs, WorkerArgs};
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::Args;
 use researchops_http::{App, AppState, HttpConfig};
 use researchops_worker::Worker;
@@ -74,12 +73,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         args.http.sse_keepalive_seconds > 0.0 && args.http.sse_keepalive_seconds <= 15.0,
         "RESEARCHOPS_SSE_KEEPALIVE_SECONDS must be in (0, 15]"
     );
+    let (edge, body_read_timeout) = args.http.to_edge()?;
     let storage = open_storage(&args.storage, worker_config.lease).await?;
     let connectors = open_connectors(&args.corpus, &args.storage.data_dir)?;
     let config = HttpConfig {
         dev_bypass_auth: args.http.dev_bypass_auth,
         enabled_sources: connectors.enabled(),
         max_body_bytes: args.http.max_body_bytes,
+        body_read_timeout,
         sse_keepalive: Duration::from_secs_f64(args.http.sse_keepalive_seconds),
         max_attempts: args.worker.max_attempts,
     };
@@ -107,26 +108,20 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         );
         tokio::spawn(worker.run(shutdown.clone()))
     });
-    tracing::info!(%addr, storage = %storage.description, workers = slots, sources = ?connectors.enabled(), "researchops listening");
-    let http_shutdown = shutdown.clone();
-    // Small writes (SSE events) must leave at once instead of waiting for the peer's delayed ACK
-    // (Nagle): on a reused keep-alive connection that wait costs 25–40 ms per event.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    tracing::info!(%addr, storage = %storage.description, workers = slots, sources = ?connectors.enabled(), max_connections = edge.max_connections, "researchops listening");
+    // The accept loop sets TCP_NODELAY and enforces the header, idle and connection limits.
+    let handle = tokio::spawn(researchops_http::serve(
+        listener,
+        router,
+        edge,
+        shutdown.clone(),
+    ));
     let handle = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(http_shutdown.cancelled_owned())
-        .await;
+        handle.await.context("HTTP server task failed")?;
         if let Some(workers) = workers {
             let _ = workers.await;
         }
-        served.context("HTTP server failed")
+        Ok(())
     });
     Ok(Server {
         addr,

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     NotFound,
     /// The path exists but does not support the request's method.
     MethodNotAllowed,
+    /// The request (its body) did not arrive in time; the connection is closed.
+    RequestTimeout,
     /// The resource's state does not allow the request.
     Conflict,
     /// The body is larger than allowed.
@@ -39,12 +41,13 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in status order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
         ErrorCode::Conflict,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -68,6 +71,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => (403, "forbidden", "Forbidden"),
             ErrorCode::NotFound => (404, "not_found", "Not found"),
             ErrorCode::MethodNotAllowed => (405, "method_not_allowed", "Method not allowed"),
+            ErrorCode::RequestTimeout => (408, "request_timeout", "Request timeout"),
             ErrorCode::Conflict => (409, "conflict", "Conflict"),
             ErrorCode::PayloadTooLarge => (413, "payload_too_large", "Payload too large"),
             ErrorCode::UnsupportedMediaType => {
@@ -163,14 +167,15 @@ mod tests {
             ErrorCode::Forbidden => 2,
             ErrorCode::NotFound => 3,
             ErrorCode::MethodNotAllowed => 4,
-            ErrorCode::Conflict => 5,
-            ErrorCode::PayloadTooLarge => 6,
-            ErrorCode::UnsupportedMediaType => 7,
-            ErrorCode::RangeNotSatisfiable => 8,
-            ErrorCode::Validation => 9,
-            ErrorCode::RateLimited => 10,
-            ErrorCode::Internal => 11,
-            ErrorCode::NotReady => 12,
+            ErrorCode::RequestTimeout => 5,
+            ErrorCode::Conflict => 6,
+            ErrorCode::PayloadTooLarge => 7,
+            ErrorCode::UnsupportedMediaType => 8,
+            ErrorCode::RangeNotSatisfiable => 9,
+            ErrorCode::Validation => 10,
+            ErrorCode::RateLimited => 11,
+            ErrorCode::Internal => 12,
+            ErrorCode::NotReady => 13,
         }
     }
 

@@ -6,6 +6,7 @@
 //! core crate and the stores. [`router`] builds the whole API with its middleware; [`openapi`] returns the
 //! generated document (also served at `/openapi.json`, with Swagger UI at `/docs`).
 
+pub mod body_limit;
 pub mod error;
 pub mod extract;
 pub mod identity;
@@ -13,12 +14,14 @@ pub mod middleware;
 pub mod openapi;
 pub mod range;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod validation;
 pub mod views;
 
 pub use error::{ApiError, Problem};
 pub use identity::{Admin, Researcher, Viewer};
+pub use server::{EdgeConfig, serve};
 pub use state::{
     App, AppState, HttpConfig, KNOWN_SOURCES, check_bind_allowed, check_bind_host_allowed,
     is_loopback_host,
@@ -26,6 +29,7 @@ pub use state::{
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use body_limit::BodyLimits;
 use routes::{artifacts, events, health, projects, runs};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -69,19 +73,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole API with its middleware (see [`with_middleware`]).
 pub fn router(state: AppState) -> Router {
-    let max_body_bytes = state.config.max_body_bytes;
+    let limits = BodyLimits {
+        max_bytes: state.config.max_body_bytes,
+        read_timeout: state.config.body_read_timeout,
+    };
     let (api, document) = api_router().split_for_parts();
     let app = api
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state);
-    with_middleware(app, max_body_bytes)
+    with_middleware(app, limits)
 }
 
 /// Wraps routes in the middleware stack, from the outside in: request-id sanity check → `X-Request-ID`
-/// set and propagated → trace span → problem+json finishing → panic catching → body limit.
-fn with_middleware(routes: Router, max_body_bytes: usize) -> Router {
+/// set and propagated → trace span → problem+json finishing → panic catching → announced-length `413`
+/// and body-read deadline → streamed body limit.
+fn with_middleware(routes: Router, limits: BodyLimits) -> Router {
     let layers = ServiceBuilder::new()
         .layer(axum::middleware::map_request(
             middleware::sanitize_request_id,
@@ -95,7 +103,11 @@ fn with_middleware(routes: Router, max_body_bytes: usize) -> Router {
         )
         .layer(axum::middleware::from_fn(middleware::finish_problems))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(DefaultBodyLimit::max(max_body_bytes));
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            body_limit::limit_body,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_bytes));
     routes.layer(layers)
 }
 
@@ -112,7 +124,11 @@ mod tests {
         async fn boom() -> &'static str {
             panic!("secret detail")
         }
-        let app = with_middleware(Router::new().route("/boom", get(boom)), 1024);
+        let limits = BodyLimits {
+            max_bytes: 1024,
+            read_timeout: std::time::Duration::from_secs(5),
+        };
+        let app = with_middleware(Router::new().route("/boom", get(boom)), limits);
         let request = Request::get("/boom")
             .header("x-request-id", "abc")
             .body(Body::empty())

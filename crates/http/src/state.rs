@@ -19,8 +19,12 @@ pub struct HttpConfig {
     pub dev_bypass_auth: bool,
     /// Connectors runs may use here, e.g. `["local"]`; a subset of [`KNOWN_SOURCES`].
     pub enabled_sources: Vec<String>,
-    /// Largest accepted request body (default 2 MiB).
+    /// Largest accepted request body (default 2 MiB); a larger announced `Content-Length` is refused
+    /// with `413` before any of the body is read.
     pub max_body_bytes: usize,
+    /// Time allowed to receive a whole request body once its headers arrived (default 30 s); a slower
+    /// body is answered `408` and its connection closed.
+    pub body_read_timeout: Duration,
     /// Interval of SSE keep-alive comments (default 15 s).
     pub sse_keepalive: Duration,
     /// Attempts a run's job gets, passed to `Store::create_run` and `Store::retry_run`.
@@ -33,6 +37,7 @@ impl Default for HttpConfig {
             dev_bypass_auth: false,
             enabled_sources: vec!["local".to_owned()],
             max_body_bytes: 2 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
             sse_keepalive: Duration::from_secs(15),
             max_attempts: 3,
         }

@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod edge;
 mod errors;
 mod events;
 mod helpers;

@@ -82,6 +82,7 @@ impl TestApp {
             dev_bypass_auth: true,
             enabled_sources: vec!["local".into(), "kb".into()],
             max_body_bytes: 16 * 1024,
+            body_read_timeout: Duration::from_secs(30),
             sse_keepalive: Duration::from_secs(15),
             max_attempts: 3,
         };

@@ -1,0 +1,567 @@
+//! The connection edge: the accept loop that serves the router over HTTP/1.1, and the limits that keep
+//! slow, idle or too many clients from holding a node's connections.
+//!
+//! - **Header-read timeout**: a connection's first request must send its complete headers within
+//!   [`EdgeConfig::header_read_timeout`] of the accept; a later request within that time of its first
+//!   byte. Otherwise the connection is closed without an answer (there is no request to answer yet).
+//! - **Idle timeout**: a connection with no request in flight and no byte of a next request is closed
+//!   after [`EdgeConfig::idle_timeout`]. A request is in flight from its complete headers until its
+//!   response body is fully written, so an open SSE stream keeps its connection, however quiet.
+//! - **Body-read timeout and the announced-length `413`**: per request, inside the router (see
+//!   [`crate::body_limit`]), so their answers are problem documents with the request id.
+//! - **Connection cap**: at most [`EdgeConfig::max_connections`] connections are served at once. Beyond
+//!   that, a connection is still accepted (so it does not wait in the backlog) and answered
+//!   `503` + `Retry-After` with a problem body, then closed. That answer is written with a short time
+//!   limit, and at most [`REFUSAL_SLOTS`] run at once (a connection beyond that is closed unanswered),
+//!   so the refusal path cannot itself be used to hold resources.
+//!
+//! hyper's own `header_read_timeout` is not used: its timer also runs while a keep-alive connection
+//! waits for its next request, so it would cap the idle time at the header time. Here one watchdog per
+//! connection tracks the connection's phase (see [`Activity`]) and owns both deadlines.
+//!
+//! Graceful shutdown is axum's: when `shutdown` fires the listener closes, idle connections close at
+//! once, requests in flight finish (SSE streams end on the same token), and [`serve`] returns when every
+//! connection has ended. Accepted sockets get `TCP_NODELAY` (small SSE writes must not wait for the
+//! peer's delayed ACK).
+
+use crate::error::{PROBLEM_JSON, Problem};
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use researchops_core::ErrorCode;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Refusals (`503` answers to connections over the cap) written at once; beyond, connections over the
+/// cap are closed without an answer.
+pub const REFUSAL_SLOTS: usize = 64;
+
+/// Time allowed to write a refusal.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Time a refused connection is read from (and the bytes discarded) after its answer, so that the
+/// client's unread request does not turn the close into a reset that destroys the answer in flight.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// `Retry-After` of a refusal, in seconds.
+const REFUSAL_RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Upper bound of the default connection cap.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
+/// File descriptors the default cap leaves for everything else (database, blobs, indexes, refusals).
+const FD_RESERVE: u64 = 512;
+
+/// The connection limits of [`serve`].
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeConfig {
+    /// Time to receive a request's complete headers: from the accept for a connection's first request,
+    /// from its first byte for a later one.
+    pub header_read_timeout: Duration,
+    /// Time a connection with no request in flight stays open.
+    pub idle_timeout: Duration,
+    /// Connections served at once; the next ones are answered `503` and closed.
+    pub max_connections: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// The default connection cap: the open-file limit minus a reserve for everything else, at most
+/// [`DEFAULT_MAX_CONNECTIONS`] (that bound where the limit cannot be read).
+pub fn default_max_connections() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| open_files_soft_limit(&limits))
+        .map_or(DEFAULT_MAX_CONNECTIONS, max_connections_for_fd_limit)
+}
+
+/// The soft "Max open files" of a `/proc/<pid>/limits` text (`u64::MAX` when unlimited).
+fn open_files_soft_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    match soft {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    }
+}
+
+/// The cap for a soft open-file limit.
+fn max_connections_for_fd_limit(soft: u64) -> usize {
+    let reserve = FD_RESERVE.min(soft / 2);
+    let cap = soft.saturating_sub(reserve).max(1);
+    usize::try_from(cap)
+        .unwrap_or(usize::MAX)
+        .min(DEFAULT_MAX_CONNECTIONS)
+}
+
+/// Serves `router` on `listener` until `shutdown` fires and every connection has ended (see the module
+/// documentation).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    edge: EdgeConfig,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(edge.max_connections.max(1)));
+    let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // Most likely out of file descriptors: back off instead of spinning.
+                tracing::error!(error = %e, "accept failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                connections.spawn(serve_connection(
+                    tcp,
+                    peer,
+                    router.clone(),
+                    edge,
+                    shutdown.clone(),
+                    slot,
+                ));
+            }
+            Err(_) => match refusals.clone().try_acquire_owned() {
+                Ok(refusal) => {
+                    connections.spawn(refuse(tcp, edge.max_connections, refusal));
+                }
+                Err(_) => tracing::debug!(%peer, "over the connection cap; closed unanswered"),
+            },
+        }
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
+/// Errors of one connection that did not make it through `accept`; the listener is fine.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves one connection under its watchdog; the slot is released when it ends.
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    edge: EdgeConfig,
+    shutdown: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(WatchedIo {
+        inner: tcp,
+        activity: activity.clone(),
+    });
+    let on_request = activity.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let in_flight = InFlight::begin(on_request.clone());
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut router = router.clone();
+        async move {
+            let response = match tower::Service::call(&mut router, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok::<_, Infallible>(response.map(|inner| GuardedBody {
+                inner,
+                _in_flight: in_flight,
+            }))
+        }
+    });
+    let conn = http1::Builder::new()
+        .header_read_timeout(None)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        let changed = activity.changed.notified();
+        let deadline = activity.deadline(&edge);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = changed => {}
+            () = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                if let Some(reason) = activity.expired(&edge, Instant::now()) {
+                    tracing::debug!(%peer, reason, "closing connection");
+                    return;
+                }
+            }
+            () = shutdown.cancelled(), if !draining => {
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}
+
+/// Where a connection is, for its watchdog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the rest of a request's headers since `since` (the accept, or the request's first
+    /// byte).
+    Head { since: Instant },
+    /// No request in flight and no byte of a next one since `since`.
+    Idle { since: Instant },
+    /// `requests` are in flight (headers received, response not yet fully written).
+    Busy { requests: usize },
+}
+
+/// A connection's phase, shared by its I/O, its service and its watchdog (all on the connection's
+/// task; the lock is never contended).
+struct Activity {
+    phase: Mutex<Phase>,
+    /// Wakes the watchdog when a deadline may have moved earlier.
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            phase: Mutex::new(Phase::Head {
+                since: Instant::now(),
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        self.phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Bytes arrived: on an idle connection, a next request has begun.
+    fn on_bytes(&self) {
+        let mut phase = self.phase();
+        if let Phase::Idle { .. } = *phase {
+            *phase = Phase::Head {
+                since: Instant::now(),
+            };
+            drop(phase);
+            self.changed.notify_one();
+        }
+    }
+
+    fn begin_request(&self) {
+        let mut phase = self.phase();
+        *phase = match *phase {
+            Phase::Busy { requests } => Phase::Busy {
+                requests: requests + 1,
+            },
+            Phase::Head { .. } | Phase::Idle { .. } => Phase::Busy { requests: 1 },
+        };
+    }
+
+    fn end_request(&self) {
+        let mut phase = self.phase();
+        *phase = match *phase {
+            Phase::Busy { requests } if requests > 1 => Phase::Busy {
+                requests: requests - 1,
+            },
+            _ => Phase::Idle {
+                since: Instant::now(),
+            },
+        };
+        drop(phase);
+        self.changed.notify_one();
+    }
+
+    /// When the connection must be closed unless something happens first; `None` while busy.
+    fn deadline(&self, edge: &EdgeConfig) -> Option<Instant> {
+        match *self.phase() {
+            Phase::Head { since } => Some(since + edge.header_read_timeout),
+            Phase::Idle { since } => Some(since + edge.idle_timeout),
+            Phase::Busy { .. } => None,
+        }
+    }
+
+    /// Why the connection must be closed at `now`, if it must.
+    fn expired(&self, edge: &EdgeConfig, now: Instant) -> Option<&'static str> {
+        match *self.phase() {
+            Phase::Head { since } if now >= since + edge.header_read_timeout => {
+                Some("header read timeout")
+            }
+            Phase::Idle { since } if now >= since + edge.idle_timeout => Some("idle timeout"),
+            _ => None,
+        }
+    }
+}
+
+/// A request in flight, from its complete headers until its response body is dropped (fully written,
+/// or the connection ended).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn begin(activity: Arc<Activity>) -> Self {
+        activity.begin_request();
+        Self(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end_request();
+    }
+}
+
+/// A response body that keeps its request in flight.
+struct GuardedBody {
+    inner: Body,
+    _in_flight: InFlight,
+}
+
+impl HttpBody for GuardedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The socket, telling the watchdog when bytes arrive.
+struct WatchedIo {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for WatchedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.on_bytes();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for WatchedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The whole answer to a connection over the cap.
+fn refusal_response(max_connections: usize) -> Vec<u8> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut problem = Problem::from_code(
+        ErrorCode::NotReady,
+        format!(
+            "This server is serving its limit of {max_connections} connections; retry shortly."
+        ),
+    );
+    problem.request_id = Some(request_id.clone());
+    let body = problem.to_body();
+    let mut response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {PROBLEM_JSON}\r\n\
+         content-length: {}\r\nretry-after: {REFUSAL_RETRY_AFTER_SECONDS}\r\n\
+         x-request-id: {request_id}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    response
+}
+
+/// Answers a connection over the cap with `503` and closes it, within a short time limit.
+async fn refuse(mut tcp: TcpStream, max_connections: usize, _refusal: OwnedSemaphorePermit) {
+    let response = refusal_response(max_connections);
+    let written = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        tcp.write_all(&response).await?;
+        tcp.shutdown().await
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        return;
+    }
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let mut sink = [0_u8; 1024];
+        while tcp.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: &str = "Limit                     Soft Limit           Hard Limit           Units     \n\
+        Max cpu time              unlimited            unlimited            seconds   \n\
+        Max open files            1024                 1048576              files     \n";
+
+    #[test]
+    fn the_default_cap_leaves_descriptors_for_everything_else() {
+        assert_eq!(open_files_soft_limit(LIMITS), Some(1024));
+        assert_eq!(
+            open_files_soft_limit("Max open files unlimited unlimited files"),
+            Some(u64::MAX)
+        );
+        assert_eq!(open_files_soft_limit("nothing here"), None);
+        assert_eq!(max_connections_for_fd_limit(1024), 512);
+        assert_eq!(max_connections_for_fd_limit(100), 50);
+        assert_eq!(
+            max_connections_for_fd_limit(1_048_576),
+            DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(
+            max_connections_for_fd_limit(u64::MAX),
+            DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(max_connections_for_fd_limit(0), 1);
+    }
+
+    #[test]
+    fn the_watchdog_gives_head_idle_and_busy_their_own_deadlines() {
+        let edge = EdgeConfig {
+            header_read_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 1,
+        };
+        let activity = Activity::new();
+        let accepted = match *activity.phase() {
+            Phase::Head { since } => since,
+            other => panic!("a new connection waits for headers, not {other:?}"),
+        };
+        assert_eq!(
+            activity.deadline(&edge),
+            Some(accepted + edge.header_read_timeout)
+        );
+        assert_eq!(
+            activity.expired(&edge, accepted + Duration::from_secs(2)),
+            Some("header read timeout")
+        );
+        activity.begin_request();
+        activity.begin_request();
+        assert_eq!(activity.deadline(&edge), None);
+        activity.end_request();
+        assert_eq!(
+            activity.deadline(&edge),
+            None,
+            "one request is still in flight"
+        );
+        assert_eq!(activity.expired(&edge, far_future()), None);
+        activity.end_request();
+        let Phase::Idle { since } = *activity.phase() else {
+            panic!("idle after the last response")
+        };
+        assert_eq!(activity.deadline(&edge), Some(since + edge.idle_timeout));
+        assert_eq!(
+            activity.expired(&edge, since + edge.idle_timeout),
+            Some("idle timeout")
+        );
+        activity.on_bytes();
+        assert!(matches!(*activity.phase(), Phase::Head { .. }));
+    }
+
+    #[test]
+    fn the_refusal_is_a_complete_503_problem_that_closes() {
+        let response = String::from_utf8(refusal_response(7)).expect("utf-8");
+        let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(head.contains("\r\nretry-after: 1"));
+        assert!(head.contains("\r\nconnection: close"));
+        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())));
+        let problem: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(problem["status"], 503);
+        assert!(problem["detail"].as_str().unwrap_or_default().contains('7'));
+        assert!(head.contains(problem["request_id"].as_str().unwrap_or("missing")));
+    }
+}
