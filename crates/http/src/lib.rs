@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod range;
 pub mod routes;
 pub mod state;
+pub mod strict_json;
 pub mod validation;
 pub mod views;
 
@@ -62,17 +63,19 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(artifacts::download_artifact))
 }
 
-/// The OpenAPI 3.1 document of every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+/// The OpenAPI 3.1 document of every route (as JSON), for a server that enables every known source.
+pub fn openapi() -> serde_json::Value {
+    let known: Vec<String> = KNOWN_SOURCES.iter().map(|s| (*s).to_owned()).collect();
+    openapi::finish(&api_router().into_openapi(), &known)
 }
 
 /// The whole API with its middleware (see [`with_middleware`]).
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.config.max_body_bytes;
     let (api, document) = api_router().split_for_parts();
+    let document = openapi::finish(&document, &state.config.enabled_sources);
     let app = api
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state);

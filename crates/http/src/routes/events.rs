@@ -41,7 +41,8 @@ pub struct EventsQuery {
     /// Only events with a larger id (SSE: used when `Last-Event-ID` is absent).
     #[param(value_type = Option<i64>)]
     pub after_id: Option<EventId>,
-    /// At most this many events (JSON only; default 1000, clamped to 5000).
+    /// At most this many events, 1–5000 (JSON only; default 1000); anything else is a 400.
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -74,6 +75,7 @@ pub async fn get_events(
     QueryParams(query): QueryParams<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    crate::validation::check_limit(query.limit, MAX_EVENT_LIMIT)?;
     if wants_event_stream(&headers) {
         let cursor = match last_event_id(&headers)? {
             Some(id) => id,
@@ -81,10 +83,7 @@ pub async fn get_events(
         };
         return open_stream(state, identity.tenant_id, run_id, cursor).await;
     }
-    let limit = query
-        .limit
-        .unwrap_or(DEFAULT_EVENT_LIMIT)
-        .clamp(1, MAX_EVENT_LIMIT);
+    let limit = query.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
     let events =
         views::run_events(&state, identity.tenant_id, run_id, query.after_id, limit).await?;
     Ok(Json(events).into_response())

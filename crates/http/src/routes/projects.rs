@@ -64,7 +64,7 @@ pub async fn list_projects(
     Ok(Json(
         state
             .store
-            .list_projects(identity.tenant_id, &query.into_page())
+            .list_projects(identity.tenant_id, &query.into_page()?)
             .await?,
     ))
 }

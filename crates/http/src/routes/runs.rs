@@ -84,7 +84,7 @@ pub async fn list_runs(
     Ok(Json(
         state
             .store
-            .list_runs(identity.tenant_id, project_id, &query.into_page())
+            .list_runs(identity.tenant_id, project_id, &query.into_page()?)
             .await?,
     ))
 }
