@@ -29,6 +29,7 @@ use researchops_core::{Artifact, ArtifactId, ErrorCode, RunId};
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn list_artifacts(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -73,6 +74,7 @@ pub async fn list_artifacts(
         (status = 416, description = "The range lies outside the file", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id, artifact.id = %artifact_id), err(level = "debug"))]
 pub async fn download_artifact(
     State(state): State<AppState>,
     Viewer(identity): Viewer,

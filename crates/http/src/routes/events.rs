@@ -68,6 +68,7 @@ pub struct EventsQuery {
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_events(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
