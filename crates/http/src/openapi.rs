@@ -39,9 +39,20 @@ pub struct ApiDoc;
 /// Operations that never authenticate nor touch the store.
 const UNAUTHENTICATED: [&str; 3] = ["healthz", "health", "readyz"];
 
-/// Links between operations: (source operation, status, link name, target operation, parameters).
-/// A parameter is a runtime expression, e.g. `$response.body#/id`.
-const LINKS: &[(&str, &str, &str, &str, &[(&str, &str)])] = &[
+/// A link's target parameters: (name, runtime expression such as `$response.body#/id`).
+type LinkParameters = &'static [(&'static str, &'static str)];
+
+/// A link: (source operation, status, link name, target operation, parameters).
+type LinkSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    LinkParameters,
+);
+
+/// Links between operations.
+const LINKS: &[LinkSpec] = &[
     (
         "create_project",
         "201",
