@@ -60,7 +60,7 @@ schemathesis run "$base/openapi.json" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
     --header "X-Dev-Roles: admin" \
-    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
     --seed "${SCHEMATHESIS_SEED:-20261203}" \
     --workers 1 \
     --request-timeout 10 \

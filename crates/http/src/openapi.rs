@@ -339,6 +339,7 @@ pub fn finish(document: &utoipa::openapi::OpenApi, enabled_sources: &[String]) -
         }
     };
     add_shared_responses(&mut value);
+    headers_are_never_null(&mut value);
     add_links(&mut value);
     restrict_sources(&mut value, enabled_sources);
     value
@@ -415,6 +416,30 @@ fn add_shared_responses(document: &mut Value) {
             responses
                 .entry("422")
                 .or_insert_with(|| problem("Invalid fields (see `errors`)"));
+        }
+    }
+}
+
+/// An optional header is absent, never `null`: utoipa writes `Option<T>` as `T | null`.
+fn headers_are_never_null(document: &mut Value) {
+    for (_, op) in operations(document) {
+        let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for parameter in parameters.iter_mut().filter(|p| p["in"] == "header") {
+            let Some(types) = parameter
+                .pointer_mut("/schema/type")
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                let only = only.clone();
+                if let Some(schema) = parameter.get_mut("schema") {
+                    schema["type"] = only;
+                }
+            }
         }
     }
 }

@@ -36,6 +36,31 @@ fn unexpected(value: &Value) -> de::Unexpected<'_> {
     }
 }
 
+enum Integral {
+    Unsigned(u64),
+    Signed(i64),
+}
+
+/// `f` as an integer when it has no fractional part and fits 64 bits.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    reason = "the value is integral and checked to lie inside the target range first"
+)]
+fn integral(f: f64) -> Option<Integral> {
+    if !f.is_finite() || f.fract() != 0.0 {
+        return None;
+    }
+    if f >= 0.0 && f < u64::MAX as f64 {
+        Some(Integral::Unsigned(f as u64))
+    } else if f < 0.0 && f >= i64::MIN as f64 {
+        Some(Integral::Signed(f as i64))
+    } else {
+        None
+    }
+}
+
 impl<'de> Deserializer<'de> for Strict<'de> {
     type Error = serde_json::Error;
 
@@ -49,7 +74,12 @@ impl<'de> Deserializer<'de> for Strict<'de> {
                 } else if let Some(i) = n.as_i64() {
                     visitor.visit_i64(i)
                 } else if let Some(f) = n.as_f64() {
-                    visitor.visit_f64(f)
+                    // JSON has one number type: `12.0` is the integer 12 (as JSON Schema reads it).
+                    match integral(f) {
+                        Some(Integral::Unsigned(u)) => visitor.visit_u64(u),
+                        Some(Integral::Signed(i)) => visitor.visit_i64(i),
+                        None => visitor.visit_f64(f),
+                    }
                 } else {
                     Err(de::Error::custom("number out of range"))
                 }
@@ -263,5 +293,9 @@ mod tests {
         assert!(read::<Inner>(r#"{"count":1.5}"#).is_err());
         assert!(read::<Inner>(r#"{"kind":"odd"}"#).is_err());
         assert_eq!(read::<Inner>(r#"{"count":3}"#).expect("valid").count, 3);
+        // JSON has one number type: an integral float is that integer.
+        assert_eq!(read::<Inner>(r#"{"count":12.0}"#).expect("valid").count, 12);
+        assert!(read::<Inner>(r#"{"count":-1.0}"#).is_err());
+        assert!(read::<Inner>(r#"{"count":1e300}"#).is_err());
     }
 }

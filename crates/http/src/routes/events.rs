@@ -77,8 +77,10 @@ pub async fn get_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     crate::validation::check_limit(query.limit, MAX_EVENT_LIMIT)?;
+    // Malformed input is a 400 in both modes, even where the value is not used (JSON).
+    let resume_after = last_event_id(&headers)?;
     if wants_event_stream(&headers) {
-        let cursor = match last_event_id(&headers)? {
+        let cursor = match resume_after {
             Some(id) => id,
             None => query.after_id.unwrap_or(0),
         };
@@ -90,15 +92,12 @@ pub async fn get_events(
     Ok(Json(events).into_response())
 }
 
-/// The `Last-Event-ID` header, if any.
+/// The `Last-Event-ID` header, if any; present but not an integer (empty included) is a 400.
 fn last_event_id(headers: &HeaderMap) -> Result<Option<EventId>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
     let text = value.to_str().map(str::trim).unwrap_or_default();
-    if text.is_empty() {
-        return Ok(None);
-    }
     text.parse::<EventId>().map(Some).map_err(|_| {
         ApiError::new(
             ErrorCode::BadRequest,
@@ -248,6 +247,8 @@ mod tests {
         headers.insert("last-event-id", HeaderValue::from_static(" 42 "));
         assert_eq!(last_event_id(&headers).expect("parsed"), Some(42));
         headers.insert("last-event-id", HeaderValue::from_static("abc"));
+        assert!(last_event_id(&headers).is_err());
+        headers.insert("last-event-id", HeaderValue::from_static(""));
         assert!(last_event_id(&headers).is_err());
     }
 }

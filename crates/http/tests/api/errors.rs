@@ -242,6 +242,14 @@ fn the_openapi_document_tells_the_truth_about_errors_limits_and_links() {
             assert!(responses.contains_key("401"), "{name} lacks 401");
         }
         for param in op["parameters"].as_array().into_iter().flatten() {
+            if param["in"] == "header" {
+                assert!(
+                    param["schema"]["type"].is_string(),
+                    "{name}: header {} may not be null: {}",
+                    param["name"],
+                    param["schema"]
+                );
+            }
             if param["name"] == "limit" {
                 let schema = &param["schema"];
                 assert!(

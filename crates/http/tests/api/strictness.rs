@@ -179,6 +179,13 @@ async fn the_events_endpoint_honours_accept_q_values() {
     assert_eq!(refused.status, StatusCode::OK);
     assert!(json_type(&refused).starts_with("application/json"));
 
+    // A malformed `Last-Event-ID` is a 400 in JSON mode too, where it is not used.
+    app.get(&uri)
+        .header("last-event-id", "not-a-number")
+        .send()
+        .await
+        .assert_problem(400);
+
     let preferred = app
         .get(&uri)
         .header("accept", "application/json;q=0.5, text/event-stream")
