@@ -6,9 +6,9 @@
 use crate::error::ApiError;
 use crate::error::excerpt;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{ACCEPT, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use bytes::Bytes;
 use researchops_core::ErrorCode;
 use serde::de::DeserializeOwned;
@@ -41,7 +41,9 @@ where
                     "`Content-Encoding: {}` is not supported; send the body uncompressed.",
                     excerpt(&encoding)
                 ),
-            ));
+            )
+            // RFC 9110 §15.5.16: say which codings would have been accepted.
+            .with_header(ACCEPT_ENCODING, HeaderValue::from_static("identity")));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -255,7 +257,6 @@ fn weight(ranges: &[MediaRange], kind: &str, subtype: &str) -> (u16, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]

@@ -64,13 +64,14 @@ async fn error_details_echo_only_a_bounded_excerpt_of_a_header() {
 async fn a_compressed_body_is_a_415() {
     let app = TestApp::new().await;
     for encoding in ["gzip", "br", "identity, deflate"] {
-        let body = app
+        let reply = app
             .post("/projects")
             .header("content-encoding", encoding)
             .json(json!({ "name": "Zipped" }))
             .send()
-            .await
-            .assert_problem(415);
+            .await;
+        let body = reply.assert_problem(415);
+        assert_eq!(reply.header("accept-encoding"), Some("identity"));
         assert!(
             body["detail"]
                 .as_str()
