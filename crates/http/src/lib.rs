@@ -3,8 +3,9 @@
 //!
 //! This crate owns the wire contract (`docs/API.md`; the served OpenAPI document is the reference) and
 //! nothing below it: every read and write goes through [`researchops_core::Store`] /
-//! [`researchops_core::BlobStore`]; business rules live in the core crate and the stores. [`router`] builds the whole API with its middleware; [`openapi`] returns the
-//! generated document (also served at `/openapi.json`, with Swagger UI at `/docs`).
+//! [`researchops_core::BlobStore`]; business rules live in the core crate and the stores. [`router`]
+//! builds the whole API with its middleware; [`openapi`] returns the generated document (also served at
+//! `/openapi.json`, with Swagger UI at `/docs`).
 
 pub mod error;
 pub mod extract;
