@@ -58,3 +58,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --no-fail-fast --locked "${filter_args[@]}"
+
+# The API contract against a running server: schemathesis (pinned in the script), every check, with
+# the stateful phase following the document's links. Installs schemathesis with pip if missing.
+scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/researchops"

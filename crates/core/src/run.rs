@@ -210,10 +210,13 @@ impl FromStr for Stage {
 #[serde(default)]
 pub struct RunOptions {
     /// Documents kept after retrieval (1–50, default 10).
+    #[schema(minimum = 1, maximum = 50)]
     pub max_sources: u32,
     /// Report sections at most (1–12, default 6).
+    #[schema(minimum = 1, maximum = 12)]
     pub max_sections: u32,
     /// Claims per section at most (1–20, default 4).
+    #[schema(minimum = 1, maximum = 20)]
     pub claims_per_section: u32,
 }
 

@@ -16,6 +16,18 @@ use std::collections::BTreeMap;
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Most characters of a client-supplied value that an error message quotes.
+pub const MAX_ECHO_CHARS: usize = 200;
+
+/// `text` cut to [`MAX_ECHO_CHARS`] characters, with `…` when something was cut: error messages
+/// quote client input only through this, so a 10,000-character header is not echoed back in full.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// Prefix of every problem `type`; the code's stable name follows it.
 pub const PROBLEM_TYPE_BASE: &str = "https://researchops.dev/problems/";
 

@@ -6,7 +6,7 @@
 //! Bearer tokens and API keys plug into [`authenticate`] later. This module must not touch anything but
 //! the tenant row (`ensure_tenant`, once per tenant per process).
 
-use crate::error::ApiError;
+use crate::error::{ApiError, excerpt};
 use crate::state::{App, AppState};
 use axum::extract::FromRequestParts;
 use axum::http::header::WWW_AUTHENTICATE;
@@ -61,37 +61,62 @@ fn record_identity(identity: &Identity) {
     span.record("user_id", tracing::field::display(&identity.user_id));
 }
 
+/// A header's trimmed text; `None` when absent. More than one copy, or a value that is not visible
+/// ASCII text, is a 400.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(|v| Some(v.trim()).filter(|v| !v.is_empty()))
-            .map_err(|_| {
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!("The `{name}` header is not valid text."),
-                )
-            }),
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("The `{name}` header may be sent only once."),
+        ));
+    }
+    value.to_str().map(|v| Some(v.trim())).map_err(|_| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("The `{name}` header is not valid text."),
+        )
+    })
+}
+
+/// A header that, when present, must not be empty: an empty value is a 400, not the default.
+fn non_empty_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match header(headers, name)? {
+        Some("") => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("The `{name}` header is empty; omit it to use the default."),
+        )),
+        other => Ok(other),
     }
 }
 
-/// The identity the `X-Dev-*` headers describe (defaults for absent headers).
+/// The identity the `X-Dev-*` headers describe: defaults for absent headers, a 400 for an empty
+/// user or tenant id (an empty role list means `viewer`). Messages quote at most an excerpt of a value.
 pub fn dev_identity(headers: &HeaderMap) -> Result<Identity, ApiError> {
-    let user_id = header(headers, DEV_USER_HEADER)?
+    let user_id = non_empty_header(headers, DEV_USER_HEADER)?
         .unwrap_or(DEFAULT_DEV_USER)
         .to_owned();
-    let tenant = header(headers, DEV_TENANT_HEADER)?.unwrap_or(DEFAULT_DEV_TENANT);
+    let tenant = non_empty_header(headers, DEV_TENANT_HEADER)?.unwrap_or(DEFAULT_DEV_TENANT);
     let tenant_id = TenantId::from_str(tenant).map_err(|_| {
         ApiError::new(
             ErrorCode::BadRequest,
-            format!("`X-Dev-Tenant-Id` must be a UUID, got `{tenant}`."),
+            format!(
+                "`X-Dev-Tenant-Id` must be a UUID, got `{}`.",
+                excerpt(tenant)
+            ),
         )
     })?;
     let roles = match header(headers, DEV_ROLES_HEADER)? {
         None => vec![Role::Viewer],
-        Some(list) => parse_roles(list)
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("`X-Dev-Roles`: {e}")))?,
+        Some(list) => parse_roles(list).map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("`X-Dev-Roles`: {}", excerpt(&e)),
+            )
+        })?,
     };
     Ok(Identity {
         tenant_id,
@@ -212,5 +237,45 @@ mod tests {
         assert_eq!(bad_tenant.code(), ErrorCode::BadRequest);
         let bad_role = dev_identity(&headers(&[("x-dev-roles", "root")])).expect_err("rejected");
         assert_eq!(bad_role.code(), ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn an_empty_tenant_or_user_header_is_a_400_not_the_default() {
+        for name in ["x-dev-tenant-id", "x-dev-user-id"] {
+            for value in ["", "   "] {
+                let err = dev_identity(&headers(&[(name, value)])).expect_err("empty");
+                assert_eq!(err.code(), ErrorCode::BadRequest, "{name}: {value:?}");
+            }
+        }
+        let mut twice = HeaderMap::new();
+        twice.append(
+            "x-dev-tenant-id",
+            HeaderValue::from_static(DEFAULT_DEV_TENANT),
+        );
+        twice.append(
+            "x-dev-tenant-id",
+            HeaderValue::from_static("6f1c1a3e-8d0b-4b7e-9c39-1c2d3e4f5a6b"),
+        );
+        assert_eq!(
+            dev_identity(&twice).expect_err("twice").code(),
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn error_details_quote_only_an_excerpt_of_a_long_header() {
+        let mut map = HeaderMap::new();
+        let long = "x".repeat(10_000);
+        map.insert(
+            "x-dev-tenant-id",
+            HeaderValue::from_str(&long).expect("value"),
+        );
+        let err = dev_identity(&map).expect_err("not a uuid");
+        assert!(err.detail().chars().count() < 300, "{}", err.detail().len());
+        assert!(err.detail().contains('…'));
+        map.remove("x-dev-tenant-id");
+        map.insert("x-dev-roles", HeaderValue::from_str(&long).expect("value"));
+        let err = dev_identity(&map).expect_err("unknown role");
+        assert!(err.detail().chars().count() < 300, "{}", err.detail().len());
     }
 }

@@ -1,10 +1,11 @@
 //! The HTTP API of ResearchOps Studio: axum routes, identity extractors, the problem+json error edge,
 //! SSE event streams and the OpenAPI document.
 //!
-//! This crate owns the wire contract (`/work/shared/API.md`) and nothing below it: every read and write
-//! goes through [`researchops_core::Store`] / [`researchops_core::BlobStore`]; business rules live in the
-//! core crate and the stores. [`router`] builds the whole API with its middleware; [`openapi`] returns the
-//! generated document (also served at `/openapi.json`, with Swagger UI at `/docs`).
+//! This crate owns the wire contract (`docs/API.md`; the served OpenAPI document is the reference) and
+//! nothing below it: every read and write goes through [`researchops_core::Store`] /
+//! [`researchops_core::BlobStore`]; business rules live in the core crate and the stores. [`router`]
+//! builds the whole API with its middleware; [`openapi`] returns the generated document (also served at
+//! `/openapi.json`, with Swagger UI at `/docs`).
 
 pub mod body_limit;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod range;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod strict_json;
 pub mod validation;
 pub mod views;
 
@@ -66,9 +68,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(artifacts::download_artifact))
 }
 
-/// The OpenAPI 3.1 document of every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+/// The OpenAPI 3.1 document of every route (as JSON), for a server that enables every known source.
+pub fn openapi() -> serde_json::Value {
+    let known: Vec<String> = KNOWN_SOURCES.iter().map(|s| (*s).to_owned()).collect();
+    openapi::finish(&api_router().into_openapi(), &known)
 }
 
 /// The whole API with its middleware (see [`with_middleware`]).
@@ -78,8 +81,9 @@ pub fn router(state: AppState) -> Router {
         read_timeout: state.config.body_read_timeout,
     };
     let (api, document) = api_router().split_for_parts();
+    let document = openapi::finish(&document, &state.config.enabled_sources);
     let app = api
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .with_state(state);

@@ -1,10 +1,19 @@
 //! Request bodies and the rules that turn them into the core's validated values (`NewProject`,
-//! `ProjectPatch`, `NewRun`). Pure functions: every violation is collected into one 422 whose `errors`
-//! names each offending field. No I/O and no state beyond the enabled-source list passed in.
+//! `ProjectPatch`, `NewRun`, `PageRequest`). Pure functions: every violation of a body is collected
+//! into one 422 whose `errors` names each offending field; a bad query parameter is a 400. No I/O and
+//! no state beyond the enabled-source list passed in.
+//!
+//! The rules are also written into the OpenAPI schemas (`#[schema(...)]` below, `*_PATTERN`); the tests
+//! check the two agree. Text rules: lengths count characters of the value as sent (before trimming);
+//! names, questions and descriptions are trimmed; a name or question must keep a non-whitespace
+//! character; control characters (Unicode `Cc`) are refused, except TAB, LF and CR in the multi-line
+//! fields (question, description).
 
-use crate::error::ApiError;
+use crate::error::{ApiError, excerpt};
 use crate::state::KNOWN_SOURCES;
-use researchops_core::{Lane, NewProject, NewRun, ProjectId, ProjectPatch, RunOptions};
+use researchops_core::{
+    ErrorCode, Lane, NewProject, NewRun, PageRequest, ProjectId, ProjectPatch, RunOptions,
+};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
@@ -17,38 +26,84 @@ pub const MAX_QUESTION: usize = 2000;
 /// Longest idempotency key, in characters.
 pub const MAX_CLIENT_REQUEST_ID: usize = 200;
 
+/// JSON Schema of a single-line text that must keep a visible character (names): no control
+/// character, at least one character that is neither a control nor whitespace.
+pub const NAME_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// JSON Schema of a multi-line text that must keep a visible character (questions): no control
+/// character but TAB, LF and CR, at least one character that is neither a control nor whitespace.
+pub const QUESTION_PATTERN: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
+/// JSON Schema of a multi-line text that may be blank (descriptions).
+pub const DESCRIPTION_PATTERN: &str =
+    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
+/// JSON Schema of a single-line text that may be anything visible or blank (idempotency keys).
+pub const KEY_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// JSON Schema of a page cursor as the stores write it: `<milliseconds>_<uuid>`.
+pub const CURSOR_PATTERN: &str =
+    "^[0-9]{1,18}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
 /// `POST /projects`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateProjectBody {
-    /// 1–200 characters.
+    /// 1–200 characters, no control characters, not only whitespace (trimmed when stored).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: String,
-    /// At most 2000 characters.
+    /// At most 2000 characters; TAB, LF and CR are the only control characters allowed. Blank means
+    /// none.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub description: Option<String>,
 }
 
 /// `PATCH /projects/{project_id}`: absent fields are left alone; `"description": null` clears it.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PatchProjectBody {
-    /// A new name, 1–200 characters.
+    /// A new name, as in `CreateProjectBody` (null: unchanged).
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub name: Option<String>,
-    /// A new description (at most 2000 characters), or null to clear it.
+    /// A new description, as in `CreateProjectBody`, or null (or blank) to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(
+        value_type = Option<String>,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub description: Option<Option<String>>,
 }
 
 /// `POST /projects/{project_id}/runs`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateRunBody {
-    /// The research question, 1–2000 characters.
+    /// The research question: 1–2000 characters, not only whitespace; TAB, LF and CR are the only
+    /// control characters allowed (trimmed when stored).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub question: String,
-    /// Idempotency key, unique per tenant (at most 200 characters).
+    /// Idempotency key, unique per tenant: 1–200 characters, no control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub client_request_id: Option<String>,
-    /// Connectors to use; default: every source enabled on this server.
+    /// Connectors to use (at least one, each enabled on this server); default: every enabled source.
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub sources: Option<Vec<String>>,
     /// Tunables; every field has a default.
     #[serde(default)]
@@ -83,34 +138,74 @@ impl Errors {
     }
 }
 
-fn check_name(errors: &mut Errors, name: &str) -> String {
-    let name = name.trim();
-    let len = name.chars().count();
-    if len == 0 {
-        errors.add("name", "must not be empty");
-    } else if len > MAX_PROJECT_NAME {
+/// Which control characters a text field tolerates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// One line: no control character at all (names, keys).
+    SingleLine,
+    /// Several lines: TAB, LF and CR allowed (questions, descriptions).
+    MultiLine,
+}
+
+/// The first character `kind` refuses in `text`: a Unicode control character (`Cc`), bar TAB, LF and
+/// CR in multi-line text.
+pub fn forbidden_char(text: &str, kind: TextKind) -> Option<char> {
+    text.chars().find(|&c| {
+        c.is_control() && !(kind == TextKind::MultiLine && matches!(c, '\t' | '\n' | '\r'))
+    })
+}
+
+/// Checks a text field (length counted as sent, control characters) and returns it trimmed; `required`
+/// also demands something other than whitespace.
+fn check_text(
+    errors: &mut Errors,
+    field: &str,
+    text: &str,
+    max: usize,
+    kind: TextKind,
+    required: bool,
+) -> String {
+    let trimmed = text.trim();
+    if required && trimmed.is_empty() {
+        errors.add(field, "must not be empty");
+    } else if text.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    } else if let Some(c) = forbidden_char(text, kind) {
         errors.add(
-            "name",
-            format!("must be at most {MAX_PROJECT_NAME} characters"),
+            field,
+            format!(
+                "must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            ),
         );
     }
-    name.to_owned()
+    trimmed.to_owned()
+}
+
+fn check_name(errors: &mut Errors, name: &str) -> String {
+    check_text(
+        errors,
+        "name",
+        name,
+        MAX_PROJECT_NAME,
+        TextKind::SingleLine,
+        true,
+    )
 }
 
 fn check_description(errors: &mut Errors, description: Option<String>) -> Option<String> {
-    let description = description
-        .map(|d| d.trim().to_owned())
-        .filter(|d| !d.is_empty());
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_PROJECT_DESCRIPTION)
-    {
-        errors.add(
-            "description",
-            format!("must be at most {MAX_PROJECT_DESCRIPTION} characters"),
-        );
-    }
     description
+        .map(|d| {
+            check_text(
+                errors,
+                "description",
+                &d,
+                MAX_PROJECT_DESCRIPTION,
+                TextKind::MultiLine,
+                false,
+            )
+        })
+        .filter(|d| !d.is_empty())
 }
 
 /// Validates a new project.
@@ -137,16 +232,14 @@ pub fn new_run(
 ) -> Result<NewRun, ApiError> {
     let mut errors = Errors::default();
 
-    let question = body.question.trim().to_owned();
-    let len = question.chars().count();
-    if len == 0 {
-        errors.add("question", "must not be empty");
-    } else if len > MAX_QUESTION {
-        errors.add(
-            "question",
-            format!("must be at most {MAX_QUESTION} characters"),
-        );
-    }
+    let question = check_text(
+        &mut errors,
+        "question",
+        &body.question,
+        MAX_QUESTION,
+        TextKind::MultiLine,
+        true,
+    );
 
     if let Some(key) = &body.client_request_id {
         let len = key.chars().count();
@@ -157,6 +250,8 @@ pub fn new_run(
                 "client_request_id",
                 format!("must be at most {MAX_CLIENT_REQUEST_ID} characters"),
             );
+        } else if forbidden_char(key, TextKind::SingleLine).is_some() {
+            errors.add("client_request_id", "must not contain control characters");
         }
     }
 
@@ -181,6 +276,53 @@ pub fn new_run(
         client_request_id: body.client_request_id,
         lane: Lane::default(),
     })
+}
+
+/// A list page request: `limit` must lie in 1–[`researchops_core::page::MAX_LIMIT`] (default
+/// [`researchops_core::page::DEFAULT_LIMIT`]); `cursor` must look like a cursor this server wrote.
+pub fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
+    check_limit(limit, researchops_core::page::MAX_LIMIT)?;
+    if let Some(cursor) = &cursor
+        && !is_cursor(cursor)
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "The cursor is not valid; pass a `next_cursor` from an earlier page.",
+        ));
+    }
+    Ok(PageRequest::new(limit, cursor))
+}
+
+/// A `limit` parameter: absent, or 1–`max`; anything else is a 400 (never clamped silently).
+pub fn check_limit(limit: Option<u32>, max: u32) -> Result<(), ApiError> {
+    match limit {
+        Some(value) if value == 0 || value > max => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("`limit` must be between 1 and {max}, got {value}."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `cursor` matches [`CURSOR_PATTERN`].
+fn is_cursor(cursor: &str) -> bool {
+    let Some((ms, id)) = cursor.split_once('_') else {
+        return false;
+    };
+    let hex = |part: &str, len: usize| {
+        part.len() == len
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let groups: Vec<&str> = id.split('-').collect();
+    (1..=18).contains(&ms.len())
+        && ms.bytes().all(|b| b.is_ascii_digit())
+        && groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| hex(g, len))
 }
 
 /// The run's connector names: the requested ones (trimmed, lower-cased, deduplicated and sorted), or
@@ -227,7 +369,8 @@ pub fn check_sources(
         };
         let names = rejected
             .iter()
-            .map(|s| format!("`{s}`"))
+            .take(5)
+            .map(|s| format!("`{}`", excerpt(s)))
             .collect::<Vec<_>>()
             .join(", ");
         return Err(format!("{names} {why}; enabled here: {}", enabled_list()));

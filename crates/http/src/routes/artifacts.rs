@@ -29,6 +29,7 @@ use researchops_core::{Artifact, ArtifactId, ErrorCode, RunId};
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn list_artifacts(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -51,13 +52,29 @@ pub async fn list_artifacts(
         ("If-None-Match" = Option<String>, Header, description = "The ETag of a cached copy"),
     ),
     responses(
-        (status = 200, description = "The bytes", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 206, description = "The requested range", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 200, description = "The bytes, with the artifact's media type: `text/markdown` (report.md), \
+            `text/html` (report.html), `application/json` (report.json, context_bundle.json); \
+            `application/octet-stream` for anything else",
+            content(
+                (String = "text/markdown"),
+                (String = "text/html"),
+                (serde_json::Value = "application/json"),
+                (Vec<u8> = "application/octet-stream"),
+            )),
+        (status = 206, description = "The requested byte range (`Content-Range` says which), with the artifact's \
+            media type; a range of a JSON file is not JSON by itself",
+            content(
+                (String = "text/markdown"),
+                (String = "text/html"),
+                (String = "application/json"),
+                (Vec<u8> = "application/octet-stream"),
+            )),
         (status = 304, description = "The cached copy is current"),
         (status = 404, description = "Unknown run or artifact", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "The range lies outside the file", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id, artifact.id = %artifact_id), err(level = "debug"))]
 pub async fn download_artifact(
     State(state): State<AppState>,
     Viewer(identity): Viewer,

@@ -45,7 +45,8 @@ pub struct EventsQuery {
     /// Only events with a larger id (SSE: used when `Last-Event-ID` is absent).
     #[param(value_type = Option<i64>)]
     pub after_id: Option<EventId>,
-    /// At most this many events (JSON only; default 1000, clamped to 5000).
+    /// At most this many events, 1–5000 (JSON only; default 1000); anything else is a 400.
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -71,6 +72,7 @@ pub struct EventsQuery {
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_events(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -78,31 +80,28 @@ pub async fn get_events(
     QueryParams(query): QueryParams<EventsQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    crate::validation::check_limit(query.limit, MAX_EVENT_LIMIT)?;
+    // Malformed input is a 400 in both modes, even where the value is not used (JSON).
+    let resume_after = last_event_id(&headers)?;
     if wants_event_stream(&headers) {
-        let cursor = match last_event_id(&headers)? {
+        let cursor = match resume_after {
             Some(id) => id,
             None => query.after_id.unwrap_or(0),
         };
         return open_stream(state, identity.tenant_id, run_id, cursor).await;
     }
-    let limit = query
-        .limit
-        .unwrap_or(DEFAULT_EVENT_LIMIT)
-        .clamp(1, MAX_EVENT_LIMIT);
+    let limit = query.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
     let events =
         views::run_events(&state, identity.tenant_id, run_id, query.after_id, limit).await?;
     Ok(Json(events).into_response())
 }
 
-/// The `Last-Event-ID` header, if any.
+/// The `Last-Event-ID` header, if any; present but not an integer (empty included) is a 400.
 fn last_event_id(headers: &HeaderMap) -> Result<Option<EventId>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
     let text = value.to_str().map(str::trim).unwrap_or_default();
-    if text.is_empty() {
-        return Ok(None);
-    }
     text.parse::<EventId>().map(Some).map_err(|_| {
         ApiError::new(
             ErrorCode::BadRequest,
@@ -265,6 +264,8 @@ mod tests {
         headers.insert("last-event-id", HeaderValue::from_static(" 42 "));
         assert_eq!(last_event_id(&headers).expect("parsed"), Some(42));
         headers.insert("last-event-id", HeaderValue::from_static("abc"));
+        assert!(last_event_id(&headers).is_err());
+        headers.insert("last-event-id", HeaderValue::from_static(""));
         assert!(last_event_id(&headers).is_err());
     }
 }

@@ -27,6 +27,7 @@ use researchops_core::{Page, Project, ProjectId};
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id), err(level = "debug"))]
 pub async fn create_project(
     State(state): State<AppState>,
     Researcher(identity): Researcher,
@@ -56,6 +57,7 @@ pub async fn create_project(
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id), err(level = "debug"))]
 pub async fn list_projects(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -64,7 +66,7 @@ pub async fn list_projects(
     Ok(Json(
         state
             .store
-            .list_projects(identity.tenant_id, &query.into_page())
+            .list_projects(identity.tenant_id, &query.into_page()?)
             .await?,
     ))
 }
@@ -80,6 +82,7 @@ pub async fn list_projects(
         (status = 404, description = "Unknown project", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, project.id = %project_id), err(level = "debug"))]
 pub async fn get_project(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -107,6 +110,7 @@ pub async fn get_project(
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, project.id = %project_id), err(level = "debug"))]
 pub async fn patch_project(
     State(state): State<AppState>,
     Researcher(identity): Researcher,
@@ -135,6 +139,7 @@ pub async fn patch_project(
         (status = 409, description = "One of its runs is still active", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, project.id = %project_id), err(level = "debug"))]
 pub async fn delete_project(
     State(state): State<AppState>,
     Admin(identity): Admin,

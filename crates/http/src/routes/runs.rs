@@ -35,6 +35,7 @@ use researchops_core::{
         (status = 422, description = "Invalid fields (unknown or disabled sources, options out of range)", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, project.id = %project_id, run.id = tracing::field::Empty), err(level = "debug"))]
 pub async fn create_run(
     State(state): State<AppState>,
     Researcher(identity): Researcher,
@@ -48,6 +49,7 @@ pub async fn create_run(
         .await?;
     Ok(match outcome {
         CreateRunOutcome::Created(run_id) => {
+            tracing::Span::current().record("run.id", tracing::field::display(run_id));
             tracing::info!(run.id = %run_id, "run created");
             (
                 StatusCode::ACCEPTED,
@@ -58,6 +60,7 @@ pub async fn create_run(
             )
         }
         CreateRunOutcome::Existing(run_id, status) => {
+            tracing::Span::current().record("run.id", tracing::field::display(run_id));
             (StatusCode::OK, Json(RunCreated { run_id, status }))
         }
     })
@@ -75,6 +78,7 @@ pub async fn create_run(
         (status = 404, description = "Unknown project", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, project.id = %project_id), err(level = "debug"))]
 pub async fn list_runs(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -84,7 +88,7 @@ pub async fn list_runs(
     Ok(Json(
         state
             .store
-            .list_runs(identity.tenant_id, project_id, &query.into_page())
+            .list_runs(identity.tenant_id, project_id, &query.into_page()?)
             .await?,
     ))
 }
@@ -100,6 +104,7 @@ pub async fn list_runs(
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_run(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -121,6 +126,7 @@ pub async fn get_run(
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_run_status(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -147,6 +153,7 @@ pub async fn get_run_status(
         (status = 409, description = "Not finished yet, or failed / canceled (the detail says why)", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_run_output(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -169,6 +176,7 @@ pub async fn get_run_output(
         (status = 409, description = "Not finished yet, or finished without one", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_run_context(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -190,6 +198,7 @@ pub async fn get_run_context(
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_run_evidence(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -214,6 +223,7 @@ pub async fn get_run_evidence(
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn get_run_claims(
     State(state): State<AppState>,
     Viewer(identity): Viewer,
@@ -237,6 +247,7 @@ pub async fn get_run_claims(
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn cancel_run(
     State(state): State<AppState>,
     Researcher(identity): Researcher,
@@ -260,6 +271,7 @@ pub async fn cancel_run(
         (status = 409, description = "The run is neither failed nor blocked", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
 pub async fn retry_run(
     State(state): State<AppState>,
     Researcher(identity): Researcher,

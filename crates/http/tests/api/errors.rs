@@ -215,6 +215,172 @@ async fn the_openapi_document_describes_every_route_and_the_docs_are_served() {
     assert!(docs.text().to_ascii_lowercase().contains("swagger"));
 }
 
+#[test]
+fn the_openapi_document_tells_the_truth_about_errors_limits_and_links() {
+    let document = researchops_http::openapi();
+    let mut operation_ids = std::collections::BTreeSet::new();
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().expect("operationId").to_owned();
+            assert!(
+                operation_ids.insert(id.clone()),
+                "duplicate operationId {id}"
+            );
+            operations.push((format!("{method} {path}"), op));
+        }
+    }
+    for (name, op) in &operations {
+        let responses = op["responses"].as_object().expect("responses");
+        if op.get("requestBody").is_some() {
+            for status in ["400", "413", "415", "422"] {
+                assert!(responses.contains_key(status), "{name} lacks {status}");
+            }
+        }
+        if !name.contains("/health") && !name.contains("/readyz") {
+            assert!(responses.contains_key("400"), "{name} lacks 400");
+            assert!(responses.contains_key("401"), "{name} lacks 401");
+        }
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            if param["in"] == "header" {
+                assert!(
+                    param["schema"]["type"].is_string(),
+                    "{name}: header {} may not be null: {}",
+                    param["name"],
+                    param["schema"]
+                );
+            }
+            if param["name"] == "limit" {
+                let schema = &param["schema"];
+                assert!(
+                    schema["maximum"].as_u64().is_some_and(|m| m <= 5000),
+                    "{name}: limit without a maximum: {schema}"
+                );
+                assert_eq!(schema["minimum"], 1, "{name}");
+            }
+        }
+        // Every link names an existing operation and only that operation's parameters.
+        for (status, response) in responses {
+            for (link, target) in response["links"].as_object().into_iter().flatten() {
+                let target_id = target["operationId"].as_str().expect("link operationId");
+                let (_, target_op) = operations
+                    .iter()
+                    .find(|(_, op)| op["operationId"] == target_id)
+                    .unwrap_or_else(|| panic!("{name} {status} {link}: no {target_id}"));
+                for parameter in target["parameters"].as_object().expect("parameters").keys() {
+                    assert!(
+                        target_op["parameters"]
+                            .as_array()
+                            .is_some_and(|ps| ps.iter().any(|p| p["name"] == parameter.as_str())),
+                        "{name} {status} {link}: {target_id} has no parameter {parameter}"
+                    );
+                }
+            }
+        }
+    }
+    let create_run_links =
+        &document["paths"]["/projects/{project_id}/runs"]["post"]["responses"]["202"]["links"];
+    for link in [
+        "GetRun",
+        "GetRunStatus",
+        "GetEvents",
+        "GetRunOutput",
+        "CancelRun",
+        "RetryRun",
+    ] {
+        assert!(
+            create_run_links.get(link).is_some(),
+            "create_run lacks {link}"
+        );
+    }
+    assert!(
+        document["paths"]["/projects"]["post"]["responses"]["201"]["links"]
+            .get("CreateRun")
+            .is_some()
+    );
+
+    let schemas = &document["components"]["schemas"];
+    let name = &schemas["CreateProjectBody"]["properties"]["name"];
+    assert_eq!(name["minLength"], 1);
+    assert_eq!(name["maxLength"], 200);
+    assert!(name["pattern"].is_string());
+    let question = &schemas["CreateRunBody"]["properties"]["question"];
+    assert_eq!(question["maxLength"], 2000);
+    for (field, max) in [
+        ("max_sources", 50),
+        ("max_sections", 12),
+        ("claims_per_section", 20),
+    ] {
+        let option = &schemas["RunOptions"]["properties"][field];
+        assert_eq!(option["minimum"], 1, "{field}");
+        assert_eq!(option["maximum"], max, "{field}");
+    }
+
+    let download = &document["paths"]["/runs/{run_id}/artifacts/{artifact_id}"]["get"]["responses"];
+    for media in ["text/markdown", "text/html", "application/json"] {
+        assert!(
+            download["200"]["content"].get(media).is_some(),
+            "200 {media}"
+        );
+        assert!(
+            download["206"]["content"].get(media).is_some(),
+            "206 {media}"
+        );
+    }
+    assert!(download.get("416").is_some());
+}
+
+/// The schema patterns say what the validation functions enforce.
+#[test]
+fn the_schema_patterns_agree_with_the_validation_rules() {
+    use researchops_http::validation::{TextKind, forbidden_char};
+    let document = researchops_http::openapi();
+    let schemas = &document["components"]["schemas"];
+    let pattern = |schema: &str, field: &str| {
+        let text = schemas[schema]["properties"][field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}.{field} has no pattern"));
+        regex::Regex::new(text).expect("pattern compiles")
+    };
+    let name = pattern("CreateProjectBody", "name");
+    let question = pattern("CreateRunBody", "question");
+    let description = pattern("CreateProjectBody", "description");
+    let samples = [
+        "plain",
+        " padded ",
+        "",
+        "   ",
+        "\t",
+        "a\tb",
+        "a\nb",
+        "a\r\nb",
+        "\u{0}",
+        "x\u{7}y",
+        "x\u{7f}",
+        "x\u{85}",
+        "\u{a0}",
+        "x\u{a0}",
+        "\u{3000}",
+        "\u{2028}x",
+        "\u{feff}",
+        "é",
+        "\u{1f600}",
+    ];
+    for raw in samples {
+        let text = raw.to_owned();
+        let visible = !text.trim().is_empty();
+        let single = forbidden_char(&text, TextKind::SingleLine).is_none();
+        let multi = forbidden_char(&text, TextKind::MultiLine).is_none();
+        assert_eq!(name.is_match(&text), single && visible, "name {raw:?}");
+        assert_eq!(
+            question.is_match(&text),
+            multi && visible,
+            "question {raw:?}"
+        );
+        assert_eq!(description.is_match(&text), multi, "description {raw:?}");
+    }
+}
+
 /// Every `$ref` in a JSON document.
 fn collect_refs(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {

@@ -50,11 +50,17 @@ async fn the_json_log_lists_events_in_order_after_a_cursor_and_up_to_a_limit() {
         .await
         .json();
     assert_eq!(limited.as_array().map(Vec::len), Some(1));
-    let clamped = app
-        .get(&format!("/runs/{run}/events?limit=999999"))
+    for out_of_range in ["0", "5001", "999999", "4294967296"] {
+        app.get(&format!("/runs/{run}/events?limit={out_of_range}"))
+            .send()
+            .await
+            .assert_problem(400);
+    }
+    let largest = app
+        .get(&format!("/runs/{run}/events?limit=5000"))
         .send()
         .await;
-    assert_eq!(clamped.status, StatusCode::OK);
+    assert_eq!(largest.status, StatusCode::OK);
 
     app.get(&format!("/runs/{run}/events?after_id=x"))
         .send()

@@ -6,3 +6,4 @@ mod helpers;
 mod projects;
 mod runs;
 mod streams;
+mod strictness;
