@@ -401,9 +401,15 @@ fn add_shared_responses(document: &mut Value) {
             .entry("401")
             .or_insert_with(|| problem("Not authenticated"));
         responses.entry("503").or_insert_with(|| {
-            problem("The database is unavailable right now; retry after `Retry-After`")
+            problem(
+                "The database is unavailable right now, or the node is at its connection cap; \
+                 retry after `Retry-After`",
+            )
         });
         if has_body {
+            responses
+                .entry("408")
+                .or_insert_with(|| problem("The body did not arrive within the body-read timeout"));
             responses
                 .entry("413")
                 .or_insert_with(|| problem("The body is larger than this server accepts"));

@@ -21,13 +21,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use researchops_core::{ErrorCode, EventId, EventWatch, RunEvent, RunId, RunStatus, TenantId};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Events per JSON response unless `limit` says otherwise.
 pub const DEFAULT_EVENT_LIMIT: u32 = 1000;
@@ -132,7 +133,7 @@ async fn open_stream(
     }
     tracing::debug!(run.id = %run_id, cursor, "event stream opened");
     let stream = event_stream(state.clone(), tenant, run_id, cursor, watch);
-    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(state.config.sse_keepalive));
+    let sse = Sse::new(stream);
     let headers = [
         (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (
@@ -176,6 +177,8 @@ fn event_stream(
         let mut terminal: Option<RunStatus> = None;
         // The newest id a hint announced: a hint the store then did not bear out is not waited on again.
         let mut hinted: EventId = 0;
+        let interval = state.config.sse_keepalive;
+        let mut next_keepalive = Instant::now() + first_keepalive(interval);
         loop {
             // Send everything after the cursor.
             loop {
@@ -217,10 +220,22 @@ fn event_stream(
                     return;
                 }
             }
-            // Every status change commits an event, so a hint for this run is the only thing to wait for.
-            tokio::select! {
-                () = state.shutdown.cancelled() => return,
-                newest = watch.wait_beyond(cursor.max(hinted)) => hinted = newest,
+            // Every status change commits an event, so a hint for this run is the only thing to wait for
+            // (keep-alive comments in between).
+            loop {
+                let keepalive = tokio::select! {
+                    () = state.shutdown.cancelled() => return,
+                    newest = watch.wait_beyond(cursor.max(hinted)) => {
+                        hinted = newest;
+                        false
+                    }
+                    () = tokio::time::sleep_until(next_keepalive) => true,
+                };
+                if !keepalive {
+                    break;
+                }
+                next_keepalive = Instant::now() + interval;
+                yield Ok(Event::default().comment(""));
             }
         }
     }
@@ -253,6 +268,14 @@ pub fn spawn_fallback_poll(state: &AppState) {
     });
 }
 
+/// When a new stream sends its first keep-alive comment: a random point in the second half of the
+/// interval, so the keep-alives of streams opened together (a reconnect storm, a dashboard of many
+/// runs) spread over the interval instead of waking every stream in the same instant.
+fn first_keepalive(interval: Duration) -> Duration {
+    let fraction = (uuid::Uuid::new_v4().as_u128() % 1024) as f64 / 1024.0;
+    interval.mul_f64(0.5 + fraction / 2.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +290,14 @@ mod tests {
         assert!(last_event_id(&headers).is_err());
         headers.insert("last-event-id", HeaderValue::from_static(""));
         assert!(last_event_id(&headers).is_err());
+    }
+
+    #[test]
+    fn first_keepalives_fall_in_the_second_half_of_the_interval_and_differ() {
+        let interval = Duration::from_secs(15);
+        let firsts: Vec<Duration> = (0..64).map(|_| first_keepalive(interval)).collect();
+        assert!(firsts.iter().all(|d| *d >= interval / 2 && *d <= interval));
+        let distinct: std::collections::HashSet<_> = firsts.iter().collect();
+        assert!(distinct.len() > 16, "spread, not one instant: {distinct:?}");
     }
 }
