@@ -32,8 +32,11 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
-/// Floors measured on the sample slice (see the test below for what each figure means). Abstention
-/// is 0 today: the pipeline writes a report for any question; raise it when abstention lands.
+/// Floors, slightly below what the pipeline measured on this slice on 2026-12-03 (citation recall
+/// 1.00, rationale recall 1.00, gold precision 0.193 with 5.4 documents cited per report, abstention
+/// 0.10: 1 of the 10 off-topic questions ended `no_evidence`). Abstention is at its measured value
+/// because the pipeline then wrote a report for almost any question; raise the floors as relevance
+/// and abstention improve.
 struct Floors {
     citation_recall: f64,
     rationale_recall: f64,
@@ -42,10 +45,10 @@ struct Floors {
 }
 
 const FLOORS: Floors = Floors {
-    citation_recall: 0.0,
-    rationale_recall: 0.0,
-    gold_precision: 0.0,
-    abstention: 0.0,
+    citation_recall: 0.92,
+    rationale_recall: 0.88,
+    gold_precision: 0.17,
+    abstention: 0.1,
 };
 
 fn figure(json: &serde_json::Value, pointer: &str) -> f64 {
