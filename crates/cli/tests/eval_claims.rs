@@ -62,7 +62,12 @@ fn claims_on_the_sample_are_cited_above_the_floors() {
     let dir = tempfile::tempdir().unwrap();
     // Ten off-topic questions of the repository's set, one from each field.
     let questions = researchops::eval::claims::load_offtopic(&offtopic_set()).unwrap();
-    let ten: Vec<&str> = questions.iter().step_by(4).take(10).map(String::as_str).collect();
+    let ten: Vec<&str> = questions
+        .iter()
+        .step_by(4)
+        .take(10)
+        .map(String::as_str)
+        .collect();
     assert_eq!(ten.len(), 10);
     let offtopic = dir.path().join("offtopic.txt");
     std::fs::write(&offtopic, ten.join("\n")).unwrap();

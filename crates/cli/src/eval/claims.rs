@@ -586,7 +586,9 @@ async fn cited(store: &dyn Store, tenant: TenantId, run: RunId) -> anyhow::Resul
         for id in &claim.snippet_ids {
             if let Some((doc, text)) = snippets.get(id) {
                 cited.documents.insert((*doc).clone());
-                cited.sentences.insert(((*doc).clone(), (*text).to_string()));
+                cited
+                    .sentences
+                    .insert(((*doc).clone(), (*text).to_string()));
             }
         }
     }
@@ -654,10 +656,7 @@ mod tests {
         let claims = load_claims(f.path()).unwrap();
         assert_eq!(claims.len(), 2);
         assert_eq!(claims[0].id, "2");
-        assert_eq!(
-            claims[0].gold.get("13").unwrap(),
-            &BTreeSet::from([1, 4])
-        );
+        assert_eq!(claims[0].gold.get("13").unwrap(), &BTreeSet::from([1, 4]));
         assert_eq!(claims[1].text, "C.");
         assert!(claims[1].gold.is_empty());
         assert_eq!(select_claims(claims.clone(), Some(5)).len(), 1);
