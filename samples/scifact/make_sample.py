@@ -8,6 +8,9 @@ Selection (deterministic, no randomness):
     sample holds 400 documents.
 The sampled corpus keeps the source file's order and fields (_id, title, text,
 sentences). queries.jsonl and qrels.tsv are restricted to the 150 queries.
+claims.jsonl (for `researchops eval claims`) holds, in the file order of
+claims_train.jsonl, the first 25 claims whose gold evidence documents are all in
+the sample and the first 3 claims without gold evidence, records unchanged.
 
 Usage: python3 make_sample.py [SOURCE_DIR] [OUT_DIR]
   SOURCE_DIR defaults to /work/shared/data/scifact, OUT_DIR to this folder.
@@ -20,6 +23,8 @@ import sys
 
 NUM_QUERIES = 150
 NUM_DOCS = 400
+NUM_GOLD_CLAIMS = 25
+NUM_OTHER_CLAIMS = 3
 
 
 def main() -> None:
@@ -70,8 +75,25 @@ def main() -> None:
         writer.writerow(header)
         writer.writerows(qrels)
 
+    with open(os.path.join(src, "claims_train.jsonl"), encoding="utf-8") as f:
+        all_claims = [json.loads(line) for line in f if line.strip()]
+    claims = []
+    gold_claims = other_claims = 0
+    for claim in all_claims:
+        evidence = claim.get("evidence") or {}
+        if evidence and gold_claims < NUM_GOLD_CLAIMS and all(d in selected for d in evidence):
+            gold_claims += 1
+            claims.append(claim)
+        elif not evidence and other_claims < NUM_OTHER_CLAIMS:
+            other_claims += 1
+            claims.append(claim)
+    with open(os.path.join(out, "claims.jsonl"), "w", encoding="utf-8") as f:
+        for claim in claims:
+            f.write(json.dumps(claim, ensure_ascii=False) + "\n")
+
     print(
-        f"wrote {len(selected)} documents ({len(relevant)} relevant), "
+        f"wrote {len(claims)} claims ({gold_claims} with gold evidence), "
+        f"{len(selected)} documents ({len(relevant)} relevant), "
         f"{len(queries)} queries, {len(qrels)} qrels to {out}"
     )
 
