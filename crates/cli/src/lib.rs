@@ -6,6 +6,7 @@ pub mod admin;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod eval;
 pub mod process;
 pub mod research;
 pub mod serve;

@@ -31,6 +31,9 @@ enum Command {
     /// Performance benchmarks (print figures).
     #[command(subcommand)]
     Bench(researchops::bench::BenchCommand),
+    /// Quality evaluations on labelled data (print figures).
+    #[command(subcommand)]
+    Eval(researchops::eval::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,10 @@ fn main() -> ExitCode {
             Command::Bench(command) => {
                 researchops::telemetry::init(false, "warn");
                 researchops::bench::run(command).await
+            }
+            Command::Eval(command) => {
+                researchops::telemetry::init(false, "warn");
+                researchops::eval::run(command).await
             }
             Command::Research(args) => {
                 researchops::telemetry::init(false, "warn");
