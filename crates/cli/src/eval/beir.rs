@@ -7,7 +7,9 @@
 //! evaluated. Any malformed input stops the command with the file and line at fault.
 //!
 //! A mode is a [`Ranker`]: a function from a query to ranked `(doc_id, score)` hits. Adding a
-//! mode means building one in [`ranker`]; the evaluation loop does not change.
+//! mode means building one (like [`bm25_ranker`]) and choosing it in [`run`]; the evaluation
+//! loop does not change. Several `--k1`/`--b`/`--title-boost` values evaluate a grid over one
+//! index build and print a line per combination.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -65,31 +67,35 @@ pub struct BeirArgs {
     /// Tag in the run file's last column (default `researchops-<mode>`).
     #[arg(long)]
     pub tag: Option<String>,
-    /// BM25 term-frequency saturation (default: the tuned value).
-    #[arg(long)]
-    pub k1: Option<f32>,
-    /// BM25 length normalisation, 0..=1 (default: the tuned value).
-    #[arg(long)]
-    pub b: Option<f32>,
-    /// Weight of title matches relative to body matches (default: the tuned value).
-    #[arg(long)]
-    pub title_boost: Option<f32>,
+    /// BM25 term-frequency saturation (default: the tuned value). Several values
+    /// (`--k1 0.9,1.2`) evaluate every combination with `--b` and `--title-boost`: a grid.
+    #[arg(long, value_delimiter = ',')]
+    pub k1: Vec<f32>,
+    /// BM25 length normalisation, 0..=1 (default: the tuned value; a list makes a grid).
+    #[arg(long, value_delimiter = ',')]
+    pub b: Vec<f32>,
+    /// Weight of title matches relative to body matches (default: the tuned value; a list
+    /// makes a grid).
+    #[arg(long, value_delimiter = ',')]
+    pub title_boost: Vec<f32>,
 }
 
 /// A retrieval mode under evaluation: the best [`RUN_DEPTH`] hits for a query, best first.
 type Ranker<'a> = Box<dyn Fn(&str) -> anyhow::Result<Vec<Hit>> + 'a>;
 
-/// Loads the inputs, evaluates the mode and prints the figures.
+/// Loads the inputs, evaluates the mode (every parameter combination, for a grid) and prints
+/// the figures.
 pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
+    if args.mode != Mode::Bm25 {
+        bail!(
+            "--mode {}: dense retrieval is not built yet (it will need RESEARCHOPS_EMBED_MODEL_DIR)",
+            args.mode.name()
+        );
+    }
+    let grid = params_grid(args)?;
     let corpus = LocalCorpus::load(&args.corpus)?;
     let queries = load_queries(&args.queries)?;
     let qrels = load_qrels(&args.qrels)?;
-    let index_dir = tempfile::tempdir().context("cannot create a temporary index directory")?;
-
-    let started = Instant::now();
-    let (ranker, description) = ranker(args, &corpus, index_dir.path())?;
-    let index_time = started.elapsed();
-
     let judged: Vec<&Query> = queries
         .iter()
         .filter(|q| qrels.contains_key(&q.id))
@@ -101,15 +107,59 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
             args.qrels.display()
         );
     }
-    let evaluation = evaluate(&judged, &qrels, &*ranker)?;
-
     let unmatched = qrels
         .keys()
         .filter(|id| !queries.iter().any(|q| &q.id == *id))
         .count();
-    let n = judged.len() as f64;
+
+    let index_dir = tempfile::tempdir().context("cannot create a temporary index directory")?;
+    let started = Instant::now();
+    let mut index = CorpusIndex::open_or_build(
+        index_dir.path(),
+        corpus.fingerprint(),
+        corpus.documents().iter().map(|doc| IndexDoc {
+            id: &doc.id,
+            title: &doc.title,
+            text: &doc.text,
+        }),
+    )?;
+    let index_time = started.elapsed();
+
+    let mut best: Option<(Bm25Params, Evaluation)> = None;
+    for params in grid.iter().copied() {
+        index.set_params(params);
+        let evaluation = evaluate(&judged, &qrels, &bm25_ranker(&index))?;
+        if grid.len() > 1 {
+            println!(
+                "grid k1 {:<4} b {:<4} title boost {:<4} nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
+                params.k1,
+                params.b,
+                params.title_boost,
+                evaluation.ndcg10,
+                evaluation.recall100,
+                evaluation.mrr10
+            );
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(_, kept)| evaluation.ndcg10 > kept.ndcg10)
+        {
+            best = Some((params, evaluation));
+        }
+    }
+    let Some((params, evaluation)) = best else {
+        bail!("no parameter combination to evaluate");
+    };
+
     let mut out = String::new();
-    let _ = writeln!(out, "eval beir: {description}");
+    let _ = writeln!(
+        out,
+        "eval beir: mode bm25 (k1 {}, b {}, title boost {}){}",
+        params.k1,
+        params.b,
+        params.title_boost,
+        if grid.len() > 1 { ", best nDCG@10 of the grid" } else { "" }
+    );
     let _ = writeln!(
         out,
         "corpus      {} documents, index time {:.3} s",
@@ -122,9 +172,10 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
         judged.len(),
         queries.len()
     );
-    let _ = writeln!(out, "nDCG@10     {:.4}", evaluation.ndcg10 / n);
-    let _ = writeln!(out, "Recall@100  {:.4}", evaluation.recall100 / n);
-    let _ = writeln!(out, "MRR@10      {:.4}", evaluation.mrr10 / n);
+    let _ = writeln!(out, "nDCG@10     {:.4}", evaluation.ndcg10);
+    let _ = writeln!(out, "Recall@100  {:.4}", evaluation.recall100);
+    let _ = writeln!(out, "MRR@10      {:.4}", evaluation.mrr10);
+    let n = judged.len() as f64;
     let _ = writeln!(
         out,
         "queries/s   {:.0} (single thread, search only; {:.1} µs per query)",
@@ -143,49 +194,34 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the ranker for `args.mode` over `corpus` (indexes stored under `index_dir`), and a
-/// one-line description of it.
-fn ranker<'a>(
-    args: &BeirArgs,
-    corpus: &'a LocalCorpus,
-    index_dir: &Path,
-) -> anyhow::Result<(Ranker<'a>, String)> {
-    match args.mode {
-        Mode::Bm25 => {
-            let mut index = CorpusIndex::open_or_build(
-                index_dir,
-                corpus.fingerprint(),
-                corpus.documents().iter().map(|doc| IndexDoc {
-                    id: &doc.id,
-                    title: &doc.title,
-                    text: &doc.text,
-                }),
-            )?;
-            let defaults = Bm25Params::default();
-            let params = Bm25Params {
-                k1: args.k1.unwrap_or(defaults.k1),
-                b: args.b.unwrap_or(defaults.b),
-                title_boost: args.title_boost.unwrap_or(defaults.title_boost),
-            };
-            if !(params.k1 >= 0.0 && (0.0..=1.0).contains(&params.b) && params.title_boost >= 0.0)
-            {
-                bail!("--k1 and --title-boost must be ≥ 0 and --b within 0..=1");
-            }
-            index.set_params(params);
-            let description = format!(
-                "mode bm25 (k1 {}, b {}, title boost {})",
-                params.k1, params.b, params.title_boost
-            );
-            Ok((
-                Box::new(move |query: &str| Ok(index.search(query, RUN_DEPTH)?)),
-                description,
-            ))
+/// Every combination of the given `--k1`, `--b` and `--title-boost` values (defaults for the
+/// ones not given), checked for range.
+fn params_grid(args: &BeirArgs) -> anyhow::Result<Vec<Bm25Params>> {
+    let defaults = Bm25Params::default();
+    let or_default = |values: &[f32], default: f32| {
+        if values.is_empty() {
+            vec![default]
+        } else {
+            values.to_vec()
         }
-        Mode::Dense | Mode::Hybrid => bail!(
-            "--mode {}: dense retrieval is not built yet (it will need RESEARCHOPS_EMBED_MODEL_DIR)",
-            args.mode.name()
-        ),
+    };
+    let mut grid = Vec::new();
+    for k1 in or_default(&args.k1, defaults.k1) {
+        for b in or_default(&args.b, defaults.b) {
+            for title_boost in or_default(&args.title_boost, defaults.title_boost) {
+                if !(k1 >= 0.0 && (0.0..=1.0).contains(&b) && title_boost >= 0.0) {
+                    bail!("--k1 and --title-boost must be ≥ 0 and --b within 0..=1");
+                }
+                grid.push(Bm25Params { k1, b, title_boost });
+            }
+        }
     }
+    Ok(grid)
+}
+
+/// The BM25 mode: the index's own ranking.
+fn bm25_ranker(index: &CorpusIndex) -> Ranker<'_> {
+    Box::new(move |query: &str| Ok(index.search(query, RUN_DEPTH)?))
 }
 
 /// One query.
@@ -195,7 +231,7 @@ struct Query {
     text: String,
 }
 
-/// Summed metrics and the rankings of the judged queries.
+/// Mean metrics over the judged queries, their search time and rankings.
 struct Evaluation {
     ndcg10: f64,
     recall100: f64,
@@ -207,7 +243,7 @@ struct Evaluation {
 fn evaluate(
     queries: &[&Query],
     qrels: &HashMap<String, HashMap<String, u32>>,
-    ranker: &dyn Fn(&str) -> anyhow::Result<Vec<Hit>>,
+    ranker: &Ranker<'_>,
 ) -> anyhow::Result<Evaluation> {
     let mut rankings = Vec::with_capacity(queries.len());
     let started = Instant::now();
@@ -231,6 +267,10 @@ fn evaluate(
         evaluation.recall100 += metrics::recall_at_k(&ranked, relevant, 100);
         evaluation.mrr10 += metrics::mrr_at_k(&ranked, relevant, 10);
     }
+    let n = queries.len().max(1) as f64;
+    evaluation.ndcg10 /= n;
+    evaluation.recall100 /= n;
+    evaluation.mrr10 /= n;
     evaluation.rankings = rankings;
     Ok(evaluation)
 }
