@@ -31,7 +31,7 @@ enum Command {
     /// Performance benchmarks (print figures).
     #[command(subcommand)]
     Bench(researchops::bench::BenchCommand),
-    /// Quality evaluations through the real pipeline (print figures).
+    /// Quality evaluations on labelled data (print figures).
     #[command(subcommand)]
     Eval(researchops::eval::EvalCommand),
 }

@@ -1,5 +1,5 @@
 //! Text algorithms for ResearchOps Studio: sentence splitting, the shared lexical analyser,
-//! BM25 retrieval (tantivy), tf-idf similarity, maximal marginal relevance, clustering and
+//! BM25 retrieval (tantivy storage, our BM25F scoring), tf-idf similarity, maximal marginal relevance, clustering and
 //! ranking metrics.
 //!
 //! This crate owns *how text is compared*. It must not know about runs, HTTP, SQL or where
@@ -14,10 +14,10 @@ pub mod mmr;
 pub mod similarity;
 pub mod text;
 
-pub use bm25::{CorpusIndex, Hit, IndexDoc, SnippetIndex};
+pub use bm25::{Bm25Params, CorpusIndex, Hit, IndexDoc, SnippetIndex};
 pub use cluster::{distinctive_terms, leader_clusters};
 pub use error::SearchError;
-pub use metrics::{ndcg_at_k, recall_at_k};
+pub use metrics::{mrr_at_k, ndcg_at_k, recall_at_k};
 pub use mmr::mmr;
 pub use similarity::{SparseVec, TfIdf, cosine};
 pub use text::{align_sentences, analyze, content_terms, split_sentences};

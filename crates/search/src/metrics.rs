@@ -1,5 +1,7 @@
 //! Ranking quality metrics for evaluating retrieval against graded relevance judgements
-//! (qrels): nDCG@k and Recall@k. Documents are identified by id strings.
+//! (qrels): nDCG@k, Recall@k and MRR@k, as trec_eval / BEIR define them (`ndcg_cut`,
+//! `recall`, `recip_rank` cut at k). Documents are identified by id strings; a judgement of 0
+//! means "not relevant".
 
 use std::collections::{HashMap, HashSet};
 
@@ -49,6 +51,18 @@ pub fn recall_at_k(ranked: &[String], relevant: &HashMap<String, u32>, k: usize)
     found.len() as f64 / wanted.len() as f64
 }
 
+/// Reciprocal rank of the first relevant id (relevance > 0) among the first `k` ranked ids:
+/// `1 / rank` (1-based), 0 when none is relevant within `k`.
+pub fn mrr_at_k(ranked: &[String], relevant: &HashMap<String, u32>, k: usize) -> f64 {
+    let mut seen = HashSet::new();
+    ranked
+        .iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .take(k)
+        .position(|id| relevant.get(id).is_some_and(|&rel| rel > 0))
+        .map_or(0.0, |i| 1.0 / (i as f64 + 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +103,36 @@ mod tests {
         let rel = qrels(&[("a", 1), ("b", 1)]);
         let repeated = ndcg_at_k(&ids(&["a", "a", "b"]), &rel, 2);
         assert!((repeated - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ndcg_with_graded_relevance_matches_a_hand_computed_value() {
+        // Ranked: b (rel 1), x (0), a (rel 2). DCG = 1/log2(2) + 0 + 2/log2(4) = 1 + 1 = 2.
+        // Ideal: a (2), b (1): IDCG = 2/log2(2) + 1/log2(3) = 2 + 0.63093 = 2.63093.
+        let rel = qrels(&[("a", 2), ("b", 1)]);
+        let ndcg = ndcg_at_k(&ids(&["b", "x", "a"]), &rel, 10);
+        assert!((ndcg - 2.0 / (2.0 + 1.0 / 3f64.log2())).abs() < 1e-12);
+        // Cut at 2: DCG = 1; IDCG unchanged (both ideal documents fit in 2).
+        let cut = ndcg_at_k(&ids(&["b", "x", "a"]), &rel, 2);
+        assert!((cut - 1.0 / (2.0 + 1.0 / 3f64.log2())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ndcg_ideal_is_cut_at_k_and_nothing_relevant_scores_zero() {
+        // Three relevant, k = 1: the ideal list holds one document, so a hit at rank 1 is 1.0.
+        let rel = qrels(&[("a", 1), ("b", 1), ("c", 1)]);
+        assert!((ndcg_at_k(&ids(&["c", "x"]), &rel, 1) - 1.0).abs() < 1e-12);
+        assert_eq!(ndcg_at_k(&ids(&["x", "y"]), &rel, 10), 0.0);
+        assert_eq!(ndcg_at_k(&ids(&["a"]), &qrels(&[("a", 0)]), 10), 0.0);
+    }
+
+    #[test]
+    fn mrr_is_the_reciprocal_rank_of_the_first_relevant_document_within_k() {
+        let rel = qrels(&[("a", 1), ("b", 2), ("z", 0)]);
+        assert_eq!(mrr_at_k(&ids(&["a", "b"]), &rel, 10), 1.0);
+        assert!((mrr_at_k(&ids(&["z", "x", "b", "a"]), &rel, 10) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(mrr_at_k(&ids(&["z", "x", "b"]), &rel, 2), 0.0);
+        assert_eq!(mrr_at_k(&ids(&["x", "x", "a"]), &rel, 2), 0.5);
+        assert_eq!(mrr_at_k(&[], &rel, 10), 0.0);
     }
 }

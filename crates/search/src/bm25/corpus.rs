@@ -5,6 +5,10 @@
 //! place. Concurrent builders of the same fingerprint both succeed; the one whose rename loses
 //! discards its copy and opens the winner's. A directory without a valid marker (a crash, an
 //! older index format) is moved aside and rebuilt.
+//!
+//! tantivy is the storage format only: opening an index reads its postings (term frequencies
+//! per field) into an in-memory BM25F [`Scorer`], which answers every search. Documents are
+//! numbered in id order there, so equal scores come out ordered by id.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,10 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tantivy::schema::{Field, STORED, STRING, Schema, Value};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, doc};
+use tantivy::postings::Postings as _;
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, Value};
+use tantivy::{DocSet, Index, ReloadPolicy, TERMINATED, TantivyDocument, doc};
 
-use super::{Hit, TITLE_BOOST, analysed_text, or_query, rank, register_analyzer, top_with_ties};
+use super::scorer::{Bm25Params, FieldKind, Postings, Scorer};
+use super::{Hit, analysed_text, register_analyzer};
 use crate::SearchError;
 
 /// Name of the file written last into a finished index directory.
@@ -32,7 +38,7 @@ const WRITER_MEMORY_BYTES: usize = 64_000_000;
 pub struct IndexDoc<'a> {
     /// Stable document id, returned in [`Hit::doc_id`].
     pub id: &'a str,
-    /// Title (matches weigh double).
+    /// Title (matches weigh [`super::Bm25Params::title_boost`]).
     pub title: &'a str,
     /// Body text.
     pub text: &'a str,
@@ -48,10 +54,11 @@ struct Marker {
 
 /// A BM25 index over a corpus, opened read-only. `Send + Sync`: share it behind an `Arc`.
 pub struct CorpusIndex {
-    reader: IndexReader,
-    id: Field,
-    title: Field,
-    text: Field,
+    /// Document ids, sorted; a document's number in `postings` and `scorer` is its position.
+    ids: Vec<String>,
+    postings: Postings,
+    params: Bm25Params,
+    scorer: Scorer,
     path: PathBuf,
     built: bool,
 }
@@ -137,47 +144,100 @@ impl CorpusIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let searcher = reader.searcher();
+        let corrupt = |reason: &str| SearchError::Corrupt {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+
+        // Every (segment, tantivy doc) gets the position of its id in sorted order.
+        let mut stored: Vec<(String, usize, u32)> = Vec::new();
+        for (segment, segment_reader) in searcher.segment_readers().iter().enumerate() {
+            let store = segment_reader
+                .get_store_reader(1)
+                .map_err(|e| SearchError::io(path, e))?;
+            for doc in segment_reader.doc_ids_alive() {
+                let document: TantivyDocument = store.get(doc)?;
+                let doc_id = document
+                    .get_first(id)
+                    .and_then(|value| value.as_str())
+                    .ok_or_else(|| corrupt("a document has no stored id"))?;
+                stored.push((doc_id.to_owned(), segment, doc));
+            }
+        }
+        stored.sort();
+        let mut number: Vec<Vec<u32>> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| vec![u32::MAX; r.max_doc() as usize])
+            .collect();
+        for (position, (_, segment, doc)) in stored.iter().enumerate() {
+            number[*segment][*doc as usize] =
+                u32::try_from(position).map_err(|_| corrupt("too many documents"))?;
+        }
+
+        let mut postings = Postings::with_docs(stored.len());
+        for (segment, segment_reader) in searcher.segment_readers().iter().enumerate() {
+            for (field, kind) in [(title, FieldKind::Title), (text, FieldKind::Text)] {
+                let inverted = segment_reader.inverted_index(field)?;
+                let mut terms = inverted
+                    .terms()
+                    .stream()
+                    .map_err(|e| SearchError::io(path, e))?;
+                while terms.advance() {
+                    let term = std::str::from_utf8(terms.key())
+                        .map_err(|_| corrupt("a term is not UTF-8"))?;
+                    let mut docs = inverted
+                        .read_postings_from_terminfo(terms.value(), IndexRecordOption::WithFreqs)
+                        .map_err(|e| SearchError::io(path, e))?;
+                    while docs.doc() != TERMINATED {
+                        let doc = number[segment][docs.doc() as usize];
+                        postings.add(kind, term, doc, docs.term_freq());
+                        docs.advance();
+                    }
+                }
+            }
+        }
+        postings.sort();
+        let params = Bm25Params::default();
         Ok(CorpusIndex {
-            reader,
-            id,
-            title,
-            text,
+            ids: stored.into_iter().map(|(doc_id, _, _)| doc_id).collect(),
+            scorer: postings.scorer(params),
+            postings,
+            params,
             path: path.to_owned(),
             built,
         })
     }
 
-    /// BM25 search for the analysed terms of `query` (OR semantics), best first; equal scores
+    /// BM25F search for the analysed terms of `query` (OR semantics), best first; equal scores
     /// are ordered by document id. No content terms or no match gives an empty list.
     pub fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>, SearchError> {
-        let Some(query) = or_query(query, &[(self.text, 1.0), (self.title, TITLE_BOOST)]) else {
-            return Ok(Vec::new());
-        };
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let searcher = self.reader.searcher();
-        let mut hits = Vec::new();
-        for (score, address) in top_with_ties(&searcher, &query, k)? {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let id = doc
-                .get_first(self.id)
-                .and_then(|value| value.as_str())
-                .ok_or_else(|| SearchError::Corrupt {
-                    path: self.path.clone(),
-                    reason: "a document has no stored id".to_owned(),
-                })?;
-            hits.push((id.to_owned(), score));
-        }
-        Ok(rank(hits, k)
+        Ok(self
+            .scorer
+            .search(query, k)
             .into_iter()
-            .map(|(doc_id, score)| Hit { doc_id, score })
+            .map(|(doc, score)| Hit {
+                doc_id: self.ids[doc as usize].clone(),
+                score,
+            })
             .collect())
+    }
+
+    /// Replaces the scoring parameters (default: [`Bm25Params::default`]).
+    pub fn set_params(&mut self, params: Bm25Params) {
+        self.scorer = self.postings.scorer(params);
+        self.params = params;
+    }
+
+    /// The scoring parameters in use.
+    pub fn params(&self) -> Bm25Params {
+        self.params
     }
 
     /// Number of indexed documents.
     pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        self.ids.len() as u64
     }
 
     /// The index directory (`<root>/<fingerprint>`).

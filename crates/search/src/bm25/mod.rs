@@ -1,12 +1,14 @@
-//! BM25 retrieval with tantivy: a persistent, fingerprinted corpus index ([`CorpusIndex`]) and
-//! a throw-away in-memory index over short texts ([`SnippetIndex`]).
+//! BM25 retrieval: a persistent, fingerprinted corpus index stored with tantivy and scored by
+//! our own BM25F ([`CorpusIndex`], [`Scorer`]), and a throw-away in-memory tantivy index over
+//! short texts ([`SnippetIndex`]).
 //!
 //! Queries never go through tantivy's query parser: the query is analysed with
-//! [`crate::text::analyze`] and turned into an OR of term queries, so user punctuation
-//! (`"`, `:`, `(`, `AND`) can never cause a parse error. Results are ordered by score, then by
-//! a stable key, so equal scores rank the same way on every run.
+//! [`crate::text::analyze`] and its terms are OR-ed, so user punctuation (`"`, `:`, `(`, `AND`)
+//! can never cause a parse error. Results are ordered by score, then by a stable key, so equal
+//! scores rank the same way on every run.
 
 mod corpus;
+mod scorer;
 mod snippet;
 
 use tantivy::collector::TopDocs;
@@ -18,6 +20,7 @@ use crate::SearchError;
 use crate::text::{ANALYZER_NAME, content_terms, text_analyzer};
 
 pub use corpus::{COMPLETE_MARKER, CorpusIndex, IndexDoc};
+pub use scorer::{Bm25Params, FieldKind, Postings, Scorer};
 pub use snippet::SnippetIndex;
 
 /// One retrieved corpus document.
@@ -25,12 +28,9 @@ pub use snippet::SnippetIndex;
 pub struct Hit {
     /// The document's id as given to [`CorpusIndex::open_or_build`].
     pub doc_id: String,
-    /// BM25 score (title matches count double).
+    /// BM25F score (see [`Scorer`]; title matches weigh [`Bm25Params::title_boost`]).
     pub score: f32,
 }
-
-/// Weight of title matches relative to body matches.
-const TITLE_BOOST: f32 = 2.0;
 
 /// Options for a full-text field analysed with the shared analyser (not stored).
 fn analysed_text() -> TextOptions {
