@@ -399,7 +399,8 @@ mod tests {
             "sha256": "abc", "rank": 1,
             "snippets": [{"id": snippet, "start_byte": 0, "end_byte": 5}],
         });
-        let decoded: IngestedSource = serde_json::from_value(old.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let decoded: IngestedSource =
+            serde_json::from_value(old.clone()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(decoded.meta.title, "T");
         assert_eq!(decoded.meta.venue, None);
         assert!(!decoded.meta.retracted);

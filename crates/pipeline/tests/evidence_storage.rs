@@ -406,13 +406,30 @@ async fn any_connector_plugs_in_and_a_failing_one_is_a_warning() {
     assert_eq!(reference["doi"], "10.1000/paper-1");
     assert_eq!(reference["retracted"], false);
     assert_eq!(reference["authors"][0], "A. Author");
-    let bib = String::from_utf8(h.artifact(run, ArtifactKind::ReferencesBib).await.to_vec()).unwrap();
-    assert!(bib.contains("@article{author2021vitamin,\n  author = {Author, A.},"), "{bib}");
-    assert!(bib.contains("  journal = {Journal of Bone \\& Mineral Research},\n"), "{bib}");
-    assert!(bib.contains("  eprint = {2101.00001},\n  archivePrefix = {arXiv},\n"), "{bib}");
-    let ris = String::from_utf8(h.artifact(run, ArtifactKind::ReferencesRis).await.to_vec()).unwrap();
-    assert!(ris.starts_with("TY  - JOUR\r\nID  - author2021vitamin\r\nAU  - Author, A.\r\n"), "{ris}");
-    assert!(ris.contains("DO  - 10.1000/paper-1\r\n") && ris.ends_with("ER  - \r\n\r\n"), "{ris}");
+    let bib =
+        String::from_utf8(h.artifact(run, ArtifactKind::ReferencesBib).await.to_vec()).unwrap();
+    assert!(
+        bib.contains("@article{author2021vitamin,\n  author = {Author, A.},"),
+        "{bib}"
+    );
+    assert!(
+        bib.contains("  journal = {Journal of Bone \\& Mineral Research},\n"),
+        "{bib}"
+    );
+    assert!(
+        bib.contains("  eprint = {2101.00001},\n  archivePrefix = {arXiv},\n"),
+        "{bib}"
+    );
+    let ris =
+        String::from_utf8(h.artifact(run, ArtifactKind::ReferencesRis).await.to_vec()).unwrap();
+    assert!(
+        ris.starts_with("TY  - JOUR\r\nID  - author2021vitamin\r\nAU  - Author, A.\r\n"),
+        "{ris}"
+    );
+    assert!(
+        ris.contains("DO  - 10.1000/paper-1\r\n") && ris.ends_with("ER  - \r\n\r\n"),
+        "{ris}"
+    );
     let html = String::from_utf8(h.artifact(run, ArtifactKind::ReportHtml).await.to_vec()).unwrap();
     assert!(html.contains("<a href=\"#quote-1\">[1]</a>"), "{html}");
     assert!(html.contains("<li id=\"quote-1\"><blockquote>"), "{html}");

@@ -255,7 +255,10 @@ mod tests {
             "50\\% of R\\&D costs \\$5 \\#1 a\\_b \\textasciitilde{}x\\textasciicircum{}2 \
              \\textbackslash{} \\textbraceleft{}set\\textbraceright{}"
         );
-        assert_eq!(escape_bibtex("Müller–Ølsen:\n  β-cells"), "Müller–Ølsen: β-cells");
+        assert_eq!(
+            escape_bibtex("Müller–Ølsen:\n  β-cells"),
+            "Müller–Ølsen: β-cells"
+        );
         assert!(braces_balance(&escape_bibtex("an } unbalanced { title }")));
     }
 
@@ -264,7 +267,11 @@ mod tests {
         let mut r = reference(
             1,
             "Vitamin D & bone: {a} 100% review",
-            &["Jürgen Müller", "Ludwig van Beethoven", "World Health Organization"],
+            &[
+                "Jürgen Müller",
+                "Ludwig van Beethoven",
+                "World Health Organization",
+            ],
             Some(2020),
         );
         r.venue = Some("J. Bone & Mineral Res.".into());
@@ -310,7 +317,11 @@ mod tests {
         ];
         assert_eq!(
             citation_keys(&refs),
-            ["smith2020vitamina", "jones2019unrelated", "smith2020vitaminb"]
+            [
+                "smith2020vitamina",
+                "jones2019unrelated",
+                "smith2020vitaminb"
+            ]
         );
         let bib = render_bibtex(&refs);
         let ris = render_ris(&refs);

@@ -242,13 +242,14 @@ mod tests {
 
     fn report(title: &str, url: Option<&str>) -> (Report, Vec<Quote>) {
         let (a, b, c) = (SnippetId::new(), SnippetId::new(), SnippetId::new());
-        let claim = |id: &str, text: &str, snippet_ids: Vec<SnippetId>, refs: Vec<usize>| ReportClaim {
-            claim_id: id.into(),
-            text: text.into(),
-            snippet_ids,
-            refs,
-            verdict: Verdict::Supported,
-        };
+        let claim =
+            |id: &str, text: &str, snippet_ids: Vec<SnippetId>, refs: Vec<usize>| ReportClaim {
+                claim_id: id.into(),
+                text: text.into(),
+                snippet_ids,
+                refs,
+                verdict: Verdict::Supported,
+            };
         let reference = |number: usize, title: &str| Reference {
             number,
             source_id: SourceId::new(),
@@ -297,24 +298,33 @@ mod tests {
             "<span class=\"claim\" id=\"claim-c1\">D raised density &lt;a lot&gt;.</span>\
              <sup class=\"cite\"><a href=\"#quote-1\">[1]</a><a href=\"#quote-2\">[2]</a></sup>"
         ));
-        assert!(html.contains("<a href=\"#quote-3\">[1]</a>"), "c2 cites its own quote");
+        assert!(
+            html.contains("<a href=\"#quote-3\">[1]</a>"),
+            "c2 cites its own quote"
+        );
         assert!(html.contains(
             "<li id=\"quote-1\"><blockquote>Density rose by 3% &amp; more.</blockquote>\n\
              <span class=\"where\"><a href=\"#ref-1\">[1]</a> Vitamin D trial — <code>local:1</code>, \
              bytes 10–40; cited by <a href=\"#claim-c1\">c1</a></span></li>"
         ));
-        assert!(html.contains("<a href=\"#ref-2\">[2]</a> local:2 — "), "an untitled source is named by its locator");
-        assert!(html.contains("<a href=\"https://doi.org/10.1000/x%3Cy%3E\">doi:10.1000/x&lt;y&gt;</a>"));
+        assert!(
+            html.contains("<a href=\"#ref-2\">[2]</a> local:2 — "),
+            "an untitled source is named by its locator"
+        );
+        assert!(
+            html.contains(
+                "<a href=\"https://doi.org/10.1000/x%3Cy%3E\">doi:10.1000/x&lt;y&gt;</a>"
+            )
+        );
         assert!(html.contains("<a href=\"https://example.org/a?b=1&amp;c=2\">"));
-        assert!(html.contains("Ann O&#39;Neil. (2020). <cite>Vitamin D trial</cite>. <i>Bone &amp; Joint</i>."));
+        assert!(html.contains(
+            "Ann O&#39;Neil. (2020). <cite>Vitamin D trial</cite>. <i>Bone &amp; Joint</i>."
+        ));
     }
 
     #[test]
     fn a_script_in_a_title_renders_as_text_and_nothing_is_loaded_from_elsewhere() {
-        let (report, quotes) = report(
-            "<script>alert('x')</script>",
-            Some("javascript:alert(1)"),
-        );
+        let (report, quotes) = report("<script>alert('x')</script>", Some("javascript:alert(1)"));
         let html = render_html(&report, &quotes);
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));

@@ -103,7 +103,12 @@ pub(crate) fn parse_author(raw: &str) -> Option<Author> {
     };
     // Lowercase words just before the surname are particles ("van", "de la"), except the first word.
     let mut split = rest.len();
-    while split > 1 && rest[split - 1].chars().next().is_some_and(char::is_lowercase) {
+    while split > 1
+        && rest[split - 1]
+            .chars()
+            .next()
+            .is_some_and(char::is_lowercase)
+    {
         split -= 1;
     }
     let mut last: Vec<&str> = rest[split..].to_vec();
@@ -271,7 +276,10 @@ mod tests {
     #[test]
     fn display_names_split_into_first_particles_surname_and_suffix() {
         assert_eq!(parse_author("John Smith"), person("John", "Smith", ""));
-        assert_eq!(parse_author("  J.  R. R.\tTolkien "), person("J. R. R.", "Tolkien", ""));
+        assert_eq!(
+            parse_author("  J.  R. R.\tTolkien "),
+            person("J. R. R.", "Tolkien", "")
+        );
         assert_eq!(
             parse_author("Ludwig van Beethoven"),
             person("Ludwig", "van Beethoven", "")
@@ -319,18 +327,33 @@ mod tests {
         assert_eq!(base_key(who.as_ref(), None, ""), "worldnduntitled");
         assert_eq!(base_key(None, Some(2001), "A"), "anon2001a");
         let chinese = parse_author("王 伟");
-        assert_eq!(base_key(chinese.as_ref(), Some(2019), "维生素 D"), "anon2019d");
+        assert_eq!(
+            base_key(chinese.as_ref(), Some(2019), "维生素 D"),
+            "anon2019d"
+        );
     }
 
     #[test]
     fn repeated_keys_all_get_letter_suffixes_that_collide_with_nothing() {
-        let bases: Vec<String> = ["smith2020a", "jones2019b", "smith2020a", "smith2020aa", "smith2020a"]
-            .map(String::from)
-            .to_vec();
+        let bases: Vec<String> = [
+            "smith2020a",
+            "jones2019b",
+            "smith2020a",
+            "smith2020aa",
+            "smith2020a",
+        ]
+        .map(String::from)
+        .to_vec();
         let keys = unique_keys(&bases);
         assert_eq!(
             keys,
-            ["smith2020ab", "jones2019b", "smith2020ac", "smith2020aa", "smith2020ad"]
+            [
+                "smith2020ab",
+                "jones2019b",
+                "smith2020ac",
+                "smith2020aa",
+                "smith2020ad"
+            ]
         );
         assert_eq!(letters(0), "a");
         assert_eq!(letters(25), "z");
