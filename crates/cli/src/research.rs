@@ -37,8 +37,9 @@ pub struct ResearchArgs {
     /// Output folder (default: ./reports/<slug of the question>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Report formats, comma separated: md, json, html.
-    #[arg(long, default_value = "md,json,html")]
+    /// Report formats, comma separated: md, json, html, bib (BibTeX), ris (RIS). `context_bundle.json`
+    /// is always written.
+    #[arg(long, default_value = "md,json,html,bib,ris")]
     pub format: String,
     #[command(flatten)]
     pub worker: WorkerArgs,
@@ -65,9 +66,11 @@ fn parse_formats(spec: &str) -> Result<Vec<ArtifactKind>, ResearchError> {
             "md" | "markdown" => ArtifactKind::ReportMd,
             "json" => ArtifactKind::ReportJson,
             "html" => ArtifactKind::ReportHtml,
+            "bib" | "bibtex" => ArtifactKind::ReferencesBib,
+            "ris" => ArtifactKind::ReferencesRis,
             other => {
                 return Err(ResearchError::Usage(format!(
-                    "unknown format `{other}` (use md, json, html)"
+                    "unknown format `{other}` (use md, json, html, bib, ris)"
                 )));
             }
         };
@@ -77,7 +80,7 @@ fn parse_formats(spec: &str) -> Result<Vec<ArtifactKind>, ResearchError> {
     }
     if names.is_empty() {
         return Err(ResearchError::Usage(
-            "--format needs at least one of md, json, html".into(),
+            "--format needs at least one of md, json, html, bib, ris".into(),
         ));
     }
     Ok(names)
@@ -455,6 +458,10 @@ mod tests {
         assert_eq!(
             parse_formats("md,json").unwrap_or_default(),
             vec![ArtifactKind::ReportMd, ArtifactKind::ReportJson]
+        );
+        assert_eq!(
+            parse_formats("bib, RIS,bibtex").unwrap_or_default(),
+            vec![ArtifactKind::ReferencesBib, ArtifactKind::ReferencesRis]
         );
         assert!(matches!(parse_formats("pdf"), Err(ResearchError::Usage(_))));
         assert!(matches!(parse_formats(" , "), Err(ResearchError::Usage(_))));

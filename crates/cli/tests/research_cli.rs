@@ -52,6 +52,8 @@ fn a_question_produces_reports_in_a_folder_named_after_it() {
         "report.md",
         "report.html",
         "report.json",
+        "references.bib",
+        "references.ris",
         "context_bundle.json",
     ] {
         assert!(folder.join(name).is_file(), "{name} written");

@@ -31,8 +31,9 @@ pub struct RawContent {
     pub mime_type: String,
 }
 
-/// A document a connector found, with whatever metadata the source knows.
-#[derive(Clone, Debug, PartialEq)]
+/// A document a connector found, with whatever metadata the source knows. `Default` gives an empty
+/// document, so a connector can spell out only the fields its source has (`..Default::default()`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FoundDocument {
     /// The connector's own id for it (corpus `_id`, OpenAlex id, arXiv id, URL).
     pub external_id: String,
@@ -52,6 +53,12 @@ pub struct FoundDocument {
     pub doi: Option<String>,
     /// Where it can be read.
     pub url: Option<String>,
+    /// Where it was published: the journal, proceedings or repository name.
+    pub venue: Option<String>,
+    /// The arXiv identifier (`2101.00001` or `hep-th/9901001`, no version suffix needed), when it has one.
+    pub arxiv_id: Option<String>,
+    /// Whether the source says it has been retracted (`false` when it does not say).
+    pub retracted: bool,
     /// The connector's relevance score (higher is better; only comparable within one connector).
     pub score: f64,
 }

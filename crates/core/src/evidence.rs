@@ -147,16 +147,22 @@ pub enum ArtifactKind {
     ReportHtml,
     /// `report.json`: the report model.
     ReportJson,
+    /// `references.bib`: the cited references as BibTeX.
+    ReferencesBib,
+    /// `references.ris`: the cited references as RIS.
+    ReferencesRis,
     /// `context_bundle.json`: question, settings, corpus fingerprint, sources, cited snippets, claims.
     ContextBundle,
 }
 
 impl ArtifactKind {
     /// Every kind, in the order export writes them.
-    pub const ALL: [ArtifactKind; 4] = [
+    pub const ALL: [ArtifactKind; 6] = [
         ArtifactKind::ReportMd,
         ArtifactKind::ReportHtml,
         ArtifactKind::ReportJson,
+        ArtifactKind::ReferencesBib,
+        ArtifactKind::ReferencesRis,
         ArtifactKind::ContextBundle,
     ];
 
@@ -166,16 +172,19 @@ impl ArtifactKind {
             ArtifactKind::ReportMd => "report.md",
             ArtifactKind::ReportHtml => "report.html",
             ArtifactKind::ReportJson => "report.json",
+            ArtifactKind::ReferencesBib => "references.bib",
+            ArtifactKind::ReferencesRis => "references.ris",
             ArtifactKind::ContextBundle => "context_bundle.json",
         }
     }
 
-    /// The category stored in the artifact's `kind`: `report` or `context`.
+    /// The category stored in the artifact's `kind`: `report`, `references` or `context`.
     pub fn category(self) -> &'static str {
         match self {
             ArtifactKind::ReportMd | ArtifactKind::ReportHtml | ArtifactKind::ReportJson => {
                 "report"
             }
+            ArtifactKind::ReferencesBib | ArtifactKind::ReferencesRis => "references",
             ArtifactKind::ContextBundle => "context",
         }
     }
@@ -186,6 +195,8 @@ impl ArtifactKind {
             ArtifactKind::ReportMd => "text/markdown; charset=utf-8",
             ArtifactKind::ReportHtml => "text/html; charset=utf-8",
             ArtifactKind::ReportJson | ArtifactKind::ContextBundle => "application/json",
+            ArtifactKind::ReferencesBib => "application/x-bibtex; charset=utf-8",
+            ArtifactKind::ReferencesRis => "application/x-research-info-systems; charset=utf-8",
         }
     }
 
@@ -280,8 +291,23 @@ mod tests {
         for kind in ArtifactKind::ALL {
             assert_eq!(ArtifactKind::from_file_name(kind.file_name()), Some(kind));
         }
-        assert_eq!(ArtifactKind::from_file_name("references.bib"), None);
+        assert_eq!(ArtifactKind::from_file_name("references.txt"), None);
         assert_eq!(ArtifactKind::ContextBundle.category(), "context");
+        assert_eq!(
+            ArtifactKind::from_file_name("references.bib"),
+            Some(ArtifactKind::ReferencesBib)
+        );
+        assert_eq!(ArtifactKind::ReferencesRis.category(), "references");
+        assert!(
+            ArtifactKind::ReferencesRis
+                .media_type()
+                .starts_with("application/x-research-info-systems")
+        );
+        assert!(
+            ArtifactKind::ReferencesBib
+                .media_type()
+                .starts_with("application/x-bibtex")
+        );
         assert_eq!(
             ArtifactKind::ReportHtml.media_type(),
             "text/html; charset=utf-8"

@@ -52,13 +52,7 @@ impl Evidence {
                 .collect::<Result<Vec<_>, _>>()?;
             sources.push(EvidenceSource {
                 id: source.id,
-                connector: source.connector,
-                external_id: source.external_id,
-                title: source.title,
-                authors: source.authors,
-                year: source.year,
-                doi: source.doi,
-                url: source.url,
+                meta: source.meta,
                 sha256: source.sha256,
                 text_sha256: key,
                 rank: source.rank,

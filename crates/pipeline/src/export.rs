@@ -1,6 +1,14 @@
 //! `export`: assemble the report from the supported claims and write `report.md`, `report.html`,
-//! `report.json` and `context_bundle.json` as blobs. References are numbered by source in order of
-//! first citation.
+//! `report.json`, `references.bib`, `references.ris` and `context_bundle.json` as blobs. References
+//! are numbered by source in order of first citation. The HTML page lives in [`html`], the
+//! bibliography files in [`bibliography`] (author names and citation keys in [`names`]).
+
+mod bibliography;
+mod html;
+mod names;
+
+pub use bibliography::{render_bibtex, render_ris};
+pub use html::{Quote, render_html};
 
 use crate::model::{
     Evidence, FactcheckOutput, Reference, Report, ReportClaim, ReportSection, RetrieveOutput,
@@ -11,7 +19,7 @@ use chrono::Utc;
 use researchops_core::{
     Artifact, ArtifactId, ArtifactKind, SnippetId, SourceId, Stage, StageCommit, Verdict,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// Builds the report model from the run's committed outputs.
@@ -36,16 +44,7 @@ pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &Factchec
             let next = numbers.len() + 1;
             let number = *numbers.entry(*source_id).or_insert_with(|| {
                 if let Some(s) = sources.get(source_id) {
-                    references.push(Reference {
-                        number: next,
-                        source_id: *source_id,
-                        title: s.title.clone(),
-                        authors: s.authors.clone(),
-                        year: s.year,
-                        doi: s.doi.clone(),
-                        url: s.url.clone(),
-                        locator: format!("{}:{}", s.connector, s.external_id),
-                    });
+                    references.push(reference(next, s));
                 }
                 next
             });
@@ -84,12 +83,76 @@ pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &Factchec
     }
 }
 
+/// Reference `number` for a source.
+fn reference(number: usize, source: &crate::model::EvidenceSource) -> Reference {
+    let meta = &source.meta;
+    let arxiv_id = meta
+        .arxiv_id
+        .clone()
+        .or_else(|| meta.doi.as_deref().and_then(bibliography::arxiv_from_doi));
+    Reference {
+        number,
+        source_id: source.id,
+        title: meta.title.clone(),
+        authors: meta.authors.clone(),
+        year: meta.year,
+        venue: meta.venue.clone(),
+        doi: meta.doi.clone(),
+        arxiv_id,
+        url: meta.url.clone(),
+        retracted: meta.retracted,
+        locator: meta.locator(),
+    }
+}
+
+/// The cited snippets in order of first citation, each with its source's reference number.
+pub fn quotes(report: &Report, evidence: &Evidence) -> Vec<Quote> {
+    let numbers: HashMap<SourceId, usize> = report
+        .references
+        .iter()
+        .map(|r| (r.source_id, r.number))
+        .collect();
+    let snippets: HashMap<SnippetId, _> = evidence.snippets().map(|s| (s.id, s)).collect();
+    let mut seen = HashSet::new();
+    let mut quotes = Vec::new();
+    for claim in report.sections.iter().flat_map(|s| &s.claims) {
+        for id in &claim.snippet_ids {
+            let Some(snippet) = snippets.get(id) else {
+                continue;
+            };
+            let Some(&reference) = numbers.get(&snippet.source_id) else {
+                continue;
+            };
+            if seen.insert(*id) {
+                quotes.push(Quote {
+                    snippet_id: *id,
+                    reference,
+                    text: snippet.text.clone(),
+                    start_byte: snippet.start_byte,
+                    end_byte: snippet.end_byte,
+                });
+            }
+        }
+    }
+    quotes
+}
+
+/// How a reference is named: its title, or its locator when it has none.
+pub(crate) fn reference_label(r: &Reference) -> String {
+    let title = r.title.trim();
+    if title.is_empty() {
+        r.locator.clone()
+    } else {
+        title.to_owned()
+    }
+}
+
 fn cite(refs: &[usize]) -> String {
     refs.iter().map(|r| format!("[{r}]")).collect()
 }
 
 fn reference_line(r: &Reference) -> String {
-    let mut line = r.title.trim().trim_end_matches('.').to_string();
+    let mut line = reference_label(r).trim_end_matches('.').to_string();
     line.push('.');
     if !r.authors.is_empty() {
         let _ = write!(line, " {}", r.authors.join(", "));
@@ -97,8 +160,16 @@ fn reference_line(r: &Reference) -> String {
     if let Some(year) = r.year {
         let _ = write!(line, " ({year})");
     }
+    if let Some(venue) = r.venue.as_deref().filter(|v| !v.trim().is_empty()) {
+        let _ = write!(line, " _{}_", venue.trim());
+    }
+    if r.retracted {
+        line.push_str(" **Retracted.**");
+    }
     if let Some(doi) = &r.doi {
         let _ = write!(line, " https://doi.org/{doi}");
+    } else if let Some(arxiv) = &r.arxiv_id {
+        let _ = write!(line, " https://arxiv.org/abs/{arxiv}");
     } else if let Some(url) = &r.url {
         let _ = write!(line, " {url}");
     }
@@ -125,60 +196,6 @@ pub fn render_markdown(report: &Report) -> String {
     md
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The report as a standalone HTML page (all text escaped).
-pub fn render_html(report: &Report) -> String {
-    let mut html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;line-height:1.6;padding:0 1rem}}\
-         sup a{{text-decoration:none}}li{{margin:.3rem 0}}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
-        escape(&report.question),
-        escape(&report.question)
-    );
-    for section in &report.sections {
-        let _ = writeln!(html, "<h2>{}</h2>\n<p>", escape(&section.title));
-        for claim in &section.claims {
-            let refs: String = claim
-                .refs
-                .iter()
-                .map(|r| format!("<a href=\"#ref-{r}\">[{r}]</a>"))
-                .collect();
-            let _ = writeln!(
-                html,
-                "<span id=\"{}\">{}</span> <sup>{refs}</sup>",
-                escape(&claim.claim_id),
-                escape(claim.text.trim())
-            );
-        }
-        html.push_str("</p>\n");
-    }
-    html.push_str("<h2>References</h2>\n<ol>\n");
-    for r in &report.references {
-        let _ = writeln!(
-            html,
-            "<li id=\"ref-{}\">{}</li>",
-            r.number,
-            escape(&reference_line(r))
-        );
-    }
-    html.push_str("</ol>\n</body>\n</html>\n");
-    html
-}
-
 pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     let retrieved: RetrieveOutput = cx.output(Stage::Retrieve)?;
     let ingest = Evidence::load(cx).await?;
@@ -192,7 +209,7 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
             .iter()
             .map(|r| (r.source_id, r.number))
             .collect();
-        let cited: std::collections::HashSet<SnippetId> = report
+        let cited: HashSet<SnippetId> = report
             .sections
             .iter()
             .flat_map(|s| s.claims.iter().flat_map(|c| c.snippet_ids.iter().copied()))
@@ -222,7 +239,8 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         "settings": settings,
         "corpus_fingerprint": retrieved.corpus_fingerprint,
         "sources": ingest.sources.iter().map(|s| serde_json::json!({
-            "source_id": s.id, "connector": s.connector, "external_id": s.external_id, "title": s.title,
+            "source_id": s.id, "connector": s.meta.connector, "external_id": s.meta.external_id,
+            "title": s.meta.title,
             "rank": s.rank, "snapshot_sha256": s.sha256, "text_sha256": s.text_sha256,
         })).collect::<Vec<_>>(),
         "snippets": used,
@@ -237,8 +255,12 @@ pub(crate) async fn export(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         .map(|kind| {
             let bytes = match kind {
                 ArtifactKind::ReportMd => render_markdown(&report).into_bytes(),
-                ArtifactKind::ReportHtml => render_html(&report).into_bytes(),
+                ArtifactKind::ReportHtml => {
+                    render_html(&report, &quotes(&report, &ingest)).into_bytes()
+                }
                 ArtifactKind::ReportJson => pretty(&to_value(&report)?)?,
+                ArtifactKind::ReferencesBib => render_bibtex(&report.references).into_bytes(),
+                ArtifactKind::ReferencesRis => render_ris(&report.references).into_bytes(),
                 ArtifactKind::ContextBundle => pretty(&bundle)?,
             };
             Ok((kind, bytes))

@@ -63,13 +63,7 @@ pub(crate) async fn ingest(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
         snippet_count += snippets.len();
         sources.push(IngestedSource {
             id: source_id,
-            connector: doc.connector.clone(),
-            external_id: doc.external_id.clone(),
-            title: doc.title.clone(),
-            authors: doc.authors.clone(),
-            year: doc.year,
-            doi: doc.doi.clone(),
-            url: doc.url.clone(),
+            meta: doc.meta(),
             sha256: snapshot.sha256.clone(),
             text_sha256: Some(snapshot.text_sha256.clone()),
             rank,

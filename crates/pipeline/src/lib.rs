@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use researchops_core::Connectors;
 
-pub use export::{render_html, render_markdown};
+pub use export::{Quote, quotes, render_bibtex, render_html, render_markdown, render_ris};
 
 /// The version of the pipeline's logic, recorded in every context bundle.
 pub const PIPELINE_VERSION: &str = concat!("extractive-", env!("CARGO_PKG_VERSION"));

@@ -55,8 +55,35 @@ pub struct RetrievedDoc {
     pub doi: Option<String>,
     /// URL.
     pub url: Option<String>,
+    /// Journal, proceedings or repository (absent in older outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// arXiv identifier (absent in older outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arxiv_id: Option<String>,
+    /// Whether the source is known to be retracted (absent in older outputs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retracted: bool,
     /// Retrieval score.
     pub score: f64,
+}
+
+impl RetrievedDoc {
+    /// Its metadata, as `ingest` records it.
+    pub fn meta(&self) -> SourceMeta {
+        SourceMeta {
+            connector: self.connector.clone(),
+            external_id: self.external_id.clone(),
+            title: self.title.clone(),
+            authors: self.authors.clone(),
+            year: self.year,
+            doi: self.doi.clone(),
+            url: self.url.clone(),
+            venue: self.venue.clone(),
+            arxiv_id: self.arxiv_id.clone(),
+            retracted: self.retracted,
+        }
+    }
 }
 
 /// Output of `retrieve`.
@@ -82,11 +109,12 @@ pub struct SnippetSpan {
     pub end_byte: i64,
 }
 
-/// A source as `ingest` records it: metadata, blob keys and snippet spans.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IngestedSource {
-    /// Source id.
-    pub id: SourceId,
+/// What is known about a source, shared by [`IngestedSource`] and [`EvidenceSource`] and flattened
+/// into their JSON. The fields added after the first release (`venue`, `arxiv_id`, `retracted`) are
+/// left out when unknown and default when absent, so older stage outputs still decode. They live only
+/// in stage outputs and the report, not in the `sources` table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceMeta {
     /// Connector.
     pub connector: String,
     /// Connector id.
@@ -101,6 +129,32 @@ pub struct IngestedSource {
     pub doi: Option<String>,
     /// URL.
     pub url: Option<String>,
+    /// Journal, proceedings or repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// arXiv identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arxiv_id: Option<String>,
+    /// Whether the source is known to be retracted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retracted: bool,
+}
+
+impl SourceMeta {
+    /// `connector:external_id`, how the report locates a source.
+    pub fn locator(&self) -> String {
+        format!("{}:{}", self.connector, self.external_id)
+    }
+}
+
+/// A source as `ingest` records it: metadata, blob keys and snippet spans.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IngestedSource {
+    /// Source id.
+    pub id: SourceId,
+    /// Metadata.
+    #[serde(flatten)]
+    pub meta: SourceMeta,
     /// Hash of the snapshot's raw bytes.
     pub sha256: String,
     /// Hash of the snapshot's text; absent in outputs written when raw bytes and text were one blob.
@@ -153,20 +207,9 @@ pub struct EvidenceSnippet {
 pub struct EvidenceSource {
     /// Source id.
     pub id: SourceId,
-    /// Connector.
-    pub connector: String,
-    /// Connector id.
-    pub external_id: String,
-    /// Title.
-    pub title: String,
-    /// Authors.
-    pub authors: Vec<String>,
-    /// Year.
-    pub year: Option<i32>,
-    /// DOI.
-    pub doi: Option<String>,
-    /// URL.
-    pub url: Option<String>,
+    /// Metadata.
+    #[serde(flatten)]
+    pub meta: SourceMeta,
     /// Hash of the snapshot's raw bytes.
     pub sha256: String,
     /// Hash of the snapshot's text.
@@ -278,6 +321,7 @@ pub struct Report {
     /// Sections with only supported claims.
     pub sections: Vec<ReportSection>,
     /// Cited sources, numbered in order of first citation.
+    /// (`report.json`: `{ref, source_id, title, authors, year, venue, doi, arxiv_id, url, retracted}`.)
     pub references: Vec<Reference>,
 }
 
@@ -322,11 +366,55 @@ pub struct Reference {
     pub authors: Vec<String>,
     /// Year.
     pub year: Option<i32>,
+    /// Journal, proceedings or repository (`null` when unknown).
+    #[serde(default)]
+    pub venue: Option<String>,
     /// DOI.
     pub doi: Option<String>,
+    /// arXiv identifier (`null` when unknown).
+    #[serde(default)]
+    pub arxiv_id: Option<String>,
     /// URL.
     pub url: Option<String>,
+    /// Whether the source is known to be retracted (`false` unless a source says so).
+    #[serde(default)]
+    pub retracted: bool,
     /// `connector:external_id`.
     #[serde(skip_serializing, default)]
     pub locator: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_metadata_is_flattened_and_older_outputs_still_decode() {
+        let source = SourceId::new();
+        let snippet = SnippetId::new();
+        // The shape `ingest` wrote before the metadata had its own struct.
+        let old = serde_json::json!({
+            "id": source, "connector": "local", "external_id": "42", "title": "T",
+            "authors": ["A. Author"], "year": 2020, "doi": null, "url": null,
+            "sha256": "abc", "rank": 1,
+            "snippets": [{"id": snippet, "start_byte": 0, "end_byte": 5}],
+        });
+        let decoded: IngestedSource =
+            serde_json::from_value(old.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decoded.meta.title, "T");
+        assert_eq!(decoded.meta.venue, None);
+        assert!(!decoded.meta.retracted);
+        assert_eq!(
+            serde_json::to_value(&decoded).ok(),
+            Some(old),
+            "unknown new metadata leaves the JSON as it was"
+        );
+        let mut with_venue = decoded;
+        with_venue.meta.venue = Some("Bone".into());
+        with_venue.meta.arxiv_id = Some("2101.00001".into());
+        let json = serde_json::to_value(&with_venue).unwrap_or_default();
+        assert_eq!(json["venue"], "Bone");
+        assert_eq!(json["arxiv_id"], "2101.00001");
+        assert!(json.get("meta").is_none() && json.get("retracted").is_none());
+    }
 }

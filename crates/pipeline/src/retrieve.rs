@@ -184,6 +184,9 @@ async fn snapshot(cx: &StageContext<'_>, candidate: Candidate) -> Result<Retriev
         year: doc.year,
         doi: doc.doi,
         url: doc.url,
+        venue: doc.venue,
+        arxiv_id: doc.arxiv_id,
+        retracted: doc.retracted,
         score: doc.score,
     })
 }
@@ -252,14 +255,8 @@ mod tests {
             doc: FoundDocument {
                 external_id: id.into(),
                 title: title.into(),
-                text: String::new(),
-                sentences: None,
-                raw: None,
-                authors: vec![],
-                year: None,
-                doi: None,
-                url: None,
                 score,
+                ..FoundDocument::default()
             },
         }
     }

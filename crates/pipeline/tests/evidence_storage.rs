@@ -235,7 +235,7 @@ async fn stage_outputs_reference_document_text_by_hash_and_each_text_is_stored_o
         }
     }
 
-    // Content addressing: one file per distinct blob (snapshot texts and the four artifacts).
+    // Content addressing: one file per distinct blob (snapshot texts and the artifacts).
     let artifacts = h.store.list_artifacts(h.tenant, run).await.unwrap();
     let expected: HashSet<String> = evidence
         .iter()
@@ -265,7 +265,12 @@ async fn the_same_question_over_the_same_corpus_gives_the_same_report() {
     let connectors = Connectors::new([local(index.path())]);
     let (first, _) = h.research(&connectors, &["local"]).await;
     let (second, _) = h.research(&connectors, &["local"]).await;
-    for kind in [ArtifactKind::ReportMd, ArtifactKind::ReportHtml] {
+    for kind in [
+        ArtifactKind::ReportMd,
+        ArtifactKind::ReportHtml,
+        ArtifactKind::ReferencesBib,
+        ArtifactKind::ReferencesRis,
+    ] {
         assert_eq!(
             h.artifact(first, kind).await,
             h.artifact(second, kind).await,
@@ -311,7 +316,10 @@ impl Connector for Papers {
             year: Some(2021),
             doi: Some("10.1000/paper-1".into()),
             url: Some("https://example.org/paper-1.pdf".into()),
+            venue: Some("Journal of Bone & Mineral Research".into()),
+            arxiv_id: Some("2101.00001".into()),
             score: 1.0,
+            ..FoundDocument::default()
         }])
     }
 }
@@ -387,6 +395,44 @@ async fn any_connector_plugs_in_and_a_failing_one_is_a_warning() {
     }
     let md = h.artifact(run, ArtifactKind::ReportMd).await;
     assert!(String::from_utf8_lossy(&md).contains("Vitamin D and bone mineral density"));
+
+    // Venue and arXiv id travel from the connector to the report and the bibliography files.
+    let report: serde_json::Value =
+        serde_json::from_slice(&h.artifact(run, ArtifactKind::ReportJson).await).unwrap();
+    let reference = &report["references"][0];
+    assert_eq!(reference["ref"], 1);
+    assert_eq!(reference["venue"], "Journal of Bone & Mineral Research");
+    assert_eq!(reference["arxiv_id"], "2101.00001");
+    assert_eq!(reference["doi"], "10.1000/paper-1");
+    assert_eq!(reference["retracted"], false);
+    assert_eq!(reference["authors"][0], "A. Author");
+    let bib =
+        String::from_utf8(h.artifact(run, ArtifactKind::ReferencesBib).await.to_vec()).unwrap();
+    assert!(
+        bib.contains("@article{author2021vitamin,\n  author = {Author, A.},"),
+        "{bib}"
+    );
+    assert!(
+        bib.contains("  journal = {Journal of Bone \\& Mineral Research},\n"),
+        "{bib}"
+    );
+    assert!(
+        bib.contains("  eprint = {2101.00001},\n  archivePrefix = {arXiv},\n"),
+        "{bib}"
+    );
+    let ris =
+        String::from_utf8(h.artifact(run, ArtifactKind::ReferencesRis).await.to_vec()).unwrap();
+    assert!(
+        ris.starts_with("TY  - JOUR\r\nID  - author2021vitamin\r\nAU  - Author, A.\r\n"),
+        "{ris}"
+    );
+    assert!(
+        ris.contains("DO  - 10.1000/paper-1\r\n") && ris.ends_with("ER  - \r\n\r\n"),
+        "{ris}"
+    );
+    let html = String::from_utf8(h.artifact(run, ArtifactKind::ReportHtml).await.to_vec()).unwrap();
+    assert!(html.contains("<a href=\"#quote-1\">[1]</a>"), "{html}");
+    assert!(html.contains("<li id=\"quote-1\"><blockquote>"), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,6 +134,8 @@ async fn artifacts_download_with_etag_ranges_and_file_names() {
             "report.md",
             "report.html",
             "report.json",
+            "references.bib",
+            "references.ris",
             "context_bundle.json"
         ])
     );
@@ -209,6 +211,32 @@ async fn artifacts_download_with_etag_ranges_and_file_names() {
         .await
         .unwrap();
     assert!(page.starts_with("<!doctype html>") && page.contains("<h2>References</h2>"));
+    assert!(page.contains("<h2>Evidence</h2>") && page.contains("href=\"#quote-1\""));
+    for (name, mime, start) in [
+        ("references.bib", "application/x-bibtex", "% "),
+        (
+            "references.ris",
+            "application/x-research-info-systems",
+            "TY  - ",
+        ),
+    ] {
+        let artifact = items.iter().find(|a| a["name"] == name).unwrap();
+        assert_eq!(artifact["kind"], "references");
+        let response = app
+            .researcher(Method::GET, artifact["download_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(mime),
+            "{name}"
+        );
+        let text = response.text().await.unwrap();
+        assert!(text.starts_with(start), "{name}: {text}");
+    }
     app.stop().await;
 }
 

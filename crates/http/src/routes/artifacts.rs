@@ -53,12 +53,15 @@ pub async fn list_artifacts(
     ),
     responses(
         (status = 200, description = "The bytes, with the artifact's media type: `text/markdown` (report.md), \
-            `text/html` (report.html), `application/json` (report.json, context_bundle.json); \
-            `application/octet-stream` for anything else",
+            `text/html` (report.html), `application/json` (report.json, context_bundle.json), \
+            `application/x-bibtex` (references.bib), `application/x-research-info-systems` (references.ris, \
+            CRLF line ends); `application/octet-stream` for anything else",
             content(
                 (String = "text/markdown"),
                 (String = "text/html"),
                 (serde_json::Value = "application/json"),
+                (String = "application/x-bibtex"),
+                (String = "application/x-research-info-systems"),
                 (Vec<u8> = "application/octet-stream"),
             )),
         (status = 206, description = "The requested byte range (`Content-Range` says which), with the artifact's \
@@ -67,6 +70,8 @@ pub async fn list_artifacts(
                 (String = "text/markdown"),
                 (String = "text/html"),
                 (String = "application/json"),
+                (String = "application/x-bibtex"),
+                (String = "application/x-research-info-systems"),
                 (Vec<u8> = "application/octet-stream"),
             )),
         (status = 304, description = "The cached copy is current"),

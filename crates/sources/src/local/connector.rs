@@ -66,6 +66,7 @@ impl Connector for LocalConnector {
                         doi: None,
                         url: None,
                         score: f64::from(score),
+                        ..FoundDocument::default()
                     })
                     .collect(),
             )
