@@ -112,7 +112,11 @@ pub fn end_decision(
             run.status
         )));
     };
-    let gaps = run.usage.get(GAPS_USAGE_KEY).and_then(serde_json::Value::as_u64) == Some(1);
+    let gaps = run
+        .usage
+        .get(GAPS_USAGE_KEY)
+        .and_then(serde_json::Value::as_u64)
+        == Some(1);
     let finish_reason = if to == RunStatus::Succeeded && gaps {
         COMPLETED_WITH_GAPS
     } else {

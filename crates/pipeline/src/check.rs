@@ -10,8 +10,8 @@
 use crate::model::{
     CheckedClaim, DraftOutput, Evidence, FactcheckOutput, IngestOutput, ValidateOutput,
 };
-use crate::{StageContext, StageError, to_value, usage};
 use crate::relevance::{KeyTerm, coverage, question_terms, weigh_terms};
+use crate::{StageContext, StageError, to_value, usage};
 use researchops_core::decide::GAPS_USAGE_KEY;
 use researchops_core::{Claim, FailureCode, SnippetId, Stage, StageCommit, Verdict};
 use researchops_search::similarity::cosine;
@@ -194,7 +194,11 @@ pub(crate) fn factcheck(
     let mut checked = Vec::new();
     for section in &draft.sections {
         cx.checkpoint()?;
-        let vectors: Vec<SparseVec> = section.claims.iter().map(|c| tfidf.vector(&c.text)).collect();
+        let vectors: Vec<SparseVec> = section
+            .claims
+            .iter()
+            .map(|c| tfidf.vector(&c.text))
+            .collect();
         for (i, claim) in section.claims.iter().enumerate() {
             let snippet_support = if invalid.contains_key(claim.claim_id.as_str()) {
                 0.0
@@ -283,7 +287,10 @@ mod tests {
     #[test]
     fn verbatim_and_on_topic_is_supported_loose_is_weak_off_topic_is_unsupported() {
         let on = judge(1.0, 0.6, 0.3);
-        assert_eq!((on.verdict, on.score, on.reason), (Verdict::Supported, 1.0, None));
+        assert_eq!(
+            (on.verdict, on.score, on.reason),
+            (Verdict::Supported, 1.0, None)
+        );
         assert_eq!(judge(1.0, 0.2, 0.3).verdict, Verdict::Weak);
         assert_eq!(judge(1.0, 0.6, 0.0).verdict, Verdict::Weak);
         let off = judge(1.0, 0.05, 0.3);

@@ -2,10 +2,10 @@
 //! question, titled by their distinctive terms; each section's claims are its most relevant,
 //! non-redundant sentences (MMR over TF-IDF similarity), quoted verbatim and citing their snippet.
 
+use crate::check::{SUPPORTED_RELEVANCE, question_key_terms, question_relevance};
 use crate::model::{
     DraftClaim, DraftOutput, DraftSection, Evidence, EvidenceSnippet, OutlineOutput, SectionPlan,
 };
-use crate::check::{SUPPORTED_RELEVANCE, question_key_terms, question_relevance};
 use crate::{StageContext, StageError, to_value, usage};
 use researchops_core::{FailureCode, NewEvent, SnippetId, Stage, StageCommit};
 use researchops_search::similarity::cosine;
@@ -193,8 +193,23 @@ fn short_title(title: &str) -> String {
     let mut words: Vec<&str> = main.split_whitespace().take(TITLE_WORDS).collect();
     while words.last().is_some_and(|w| {
         matches!(
-            w.to_lowercase().trim_matches(|c: char| !c.is_alphanumeric()),
-            "and" | "or" | "of" | "in" | "on" | "the" | "a" | "an" | "for" | "with" | "to" | "by" | "from" | "at" | ""
+            w.to_lowercase()
+                .trim_matches(|c: char| !c.is_alphanumeric()),
+            "and"
+                | "or"
+                | "of"
+                | "in"
+                | "on"
+                | "the"
+                | "a"
+                | "an"
+                | "for"
+                | "with"
+                | "to"
+                | "by"
+                | "from"
+                | "at"
+                | ""
         )
     }) {
         words.pop();

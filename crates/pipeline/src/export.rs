@@ -118,7 +118,12 @@ fn key_findings(checked: &FactcheckOutput, sections: &[ReportSection]) -> KeyFin
     let mut ranked: Vec<(f64, &ReportClaim)> = sections
         .iter()
         .flat_map(|s| s.claims.iter())
-        .map(|c| (relevance.get(c.claim_id.as_str()).copied().unwrap_or(0.0), c))
+        .map(|c| {
+            (
+                relevance.get(c.claim_id.as_str()).copied().unwrap_or(0.0),
+                c,
+            )
+        })
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     let best = ranked.first().map_or(0.0, |r| r.0);
@@ -228,7 +233,11 @@ pub fn render_html(report: &Report) -> String {
         escape(&report.question)
     );
     if let Some(note) = gaps_note(report) {
-        let _ = writeln!(html, "<p class=\"note\"><strong>Note:</strong> {}</p>", escape(&note));
+        let _ = writeln!(
+            html,
+            "<p class=\"note\"><strong>Note:</strong> {}</p>",
+            escape(&note)
+        );
     }
     let key_findings = ReportSection {
         title: "Key findings".into(),
@@ -238,7 +247,11 @@ pub fn render_html(report: &Report) -> String {
     let shown = (!key_findings.claims.is_empty()).then_some(&key_findings);
     for section in shown.into_iter().chain(&report.sections) {
         // Key findings repeat claims of the sections; only the section's copy carries the id.
-        let prefix = if std::ptr::eq(section, &key_findings) { "key-" } else { "" };
+        let prefix = if std::ptr::eq(section, &key_findings) {
+            "key-"
+        } else {
+            ""
+        };
         let _ = writeln!(html, "<h2>{}</h2>\n<p>", escape(&section.title));
         for claim in &section.claims {
             let refs: String = claim

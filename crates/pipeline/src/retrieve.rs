@@ -8,6 +8,7 @@
 //! connector that is not available or fails is a `warn` event, not a failure.
 
 use crate::model::{RetrieveOutput, RetrievedDoc, SnapshotRef};
+use crate::relevance::{self, Scored};
 use crate::{StageContext, StageError, to_value, usage};
 use bytes::Bytes;
 use chrono::Utc;
@@ -15,7 +16,6 @@ use researchops_core::{
     ConnectorError, EventType, FailureCode, FoundDocument, NewEvent, SearchQuery, Stage,
     StageCommit,
 };
-use crate::relevance::{self, Scored};
 use researchops_search::text::align_sentences;
 use researchops_search::{SnippetIndex, analyze};
 use sha2::{Digest, Sha256};
