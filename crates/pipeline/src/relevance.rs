@@ -12,9 +12,9 @@ use researchops_search::text::analyze_spans;
 use std::collections::{HashMap, HashSet};
 
 /// A kept document scores at least this share of the best hit's run-index BM25 score.
-pub(crate) const SCORE_FLOOR: f32 = 0.4;
+pub(crate) const SCORE_FLOOR: f32 = 0.5;
 /// A kept document covers at least this share of the question's term weight.
-pub(crate) const MIN_COVERAGE: f32 = 0.5;
+pub(crate) const MIN_COVERAGE: f32 = 0.4;
 /// The gathered documents are treated as a sample of a collection this many times larger when
 /// weighting terms, so a term every candidate shares (the topic) still counts.
 const SAMPLE_FACTOR: f32 = 10.0;
@@ -23,8 +23,22 @@ const NEAR_MISSES: usize = 3;
 
 /// Question words that frame a question rather than name its subject (stems).
 const FRAME_TERMS: &[&str] = &[
-    "affect", "effect", "impact", "influenc", "role", "know", "known", "associ", "relat",
-    "relationship", "exist", "caus", "way", "mean", "happen", "work",
+    "affect",
+    "effect",
+    "impact",
+    "influenc",
+    "role",
+    "know",
+    "known",
+    "associ",
+    "relat",
+    "relationship",
+    "exist",
+    "caus",
+    "way",
+    "mean",
+    "happen",
+    "work",
 ];
 
 /// A question term: its stem, the word it came from and its weight.
@@ -130,7 +144,10 @@ pub(crate) fn decide(question: &str, docs: &[Scored]) -> Decision {
         .enumerate()
         .map(|(i, d)| {
             let cov = coverage(&key_terms, &d.terms);
-            let matched = key_terms.iter().filter(|t| d.terms.contains(&t.stem)).count();
+            let matched = key_terms
+                .iter()
+                .filter(|t| d.terms.contains(&t.stem))
+                .count();
             let passes = best > 0.0
                 && d.score >= SCORE_FLOOR * best
                 && cov >= MIN_COVERAGE
@@ -139,7 +156,10 @@ pub(crate) fn decide(question: &str, docs: &[Scored]) -> Decision {
         })
         .collect();
     let by_relevance = |a: &(usize, f32, bool), b: &(usize, f32, bool)| {
-        let (sa, sb) = (docs[a.0].score / best.max(f32::EPSILON), docs[b.0].score / best.max(f32::EPSILON));
+        let (sa, sb) = (
+            docs[a.0].score / best.max(f32::EPSILON),
+            docs[b.0].score / best.max(f32::EPSILON),
+        );
         (sb + b.1).total_cmp(&(sa + a.1)).then(a.0.cmp(&b.0))
     };
     let mut kept: Vec<(usize, f32, bool)> = judged.iter().copied().filter(|j| j.2).collect();
@@ -184,11 +204,18 @@ pub(crate) fn no_evidence_message(
     let mut message = format!(
         "no evidence addresses the question: searched {} and examined {examined} documents for its key terms {}",
         sources.join(", "),
-        if words.is_empty() { "(none)".to_string() } else { words.join(", ") }
+        if words.is_empty() {
+            "(none)".to_string()
+        } else {
+            words.join(", ")
+        }
     );
     if !decision.near_misses.is_empty() {
-        let titles: HashMap<usize, &str> =
-            docs.iter().enumerate().map(|(i, d)| (i, d.title.as_str())).collect();
+        let titles: HashMap<usize, &str> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, d.title.as_str()))
+            .collect();
         let misses: Vec<String> = decision
             .near_misses
             .iter()
@@ -221,10 +248,11 @@ mod tests {
 
     #[test]
     fn frame_words_are_dropped_from_the_question_terms() {
-        let terms: Vec<String> = question_terms("Does vitamin D supplementation affect bone density?")
-            .into_iter()
-            .map(|(_, w)| w)
-            .collect();
+        let terms: Vec<String> =
+            question_terms("Does vitamin D supplementation affect bone density?")
+                .into_iter()
+                .map(|(_, w)| w)
+                .collect();
         assert_eq!(terms, ["vitamin", "supplementation", "bone", "density"]);
         // Only frame words: they are all there is.
         assert_eq!(question_terms("What is the effect?").len(), 1);
@@ -233,11 +261,26 @@ mod tests {
     #[test]
     fn on_topic_documents_pass_and_one_shared_word_does_not() {
         let docs = vec![
-            doc("Vitamin D and bone density", "supplementation raised bone mineral density", 9.0),
-            doc("Folic acid and stroke", "supplementation lowered stroke risk", 3.0),
-            doc("Bone density in athletes", "vitamin intake and bone density were measured", 7.0),
+            doc(
+                "Vitamin D and bone density",
+                "supplementation raised bone mineral density",
+                9.0,
+            ),
+            doc(
+                "Folic acid and stroke",
+                "supplementation lowered stroke risk",
+                3.0,
+            ),
+            doc(
+                "Bone density in athletes",
+                "vitamin intake and bone density were measured",
+                7.0,
+            ),
         ];
-        let decision = decide("Does vitamin D supplementation affect bone mineral density?", &docs);
+        let decision = decide(
+            "Does vitamin D supplementation affect bone mineral density?",
+            &docs,
+        );
         assert_eq!(decision.kept, vec![0, 2]);
         assert!(decision.near_misses.is_empty());
     }
@@ -245,25 +288,39 @@ mod tests {
     #[test]
     fn a_question_whose_key_words_appear_nowhere_keeps_nothing_and_names_near_misses() {
         let docs = vec![
-            doc("Pulse wave velocity in adults", "arterial stiffness and velocity", 5.0),
+            doc(
+                "Pulse wave velocity in adults",
+                "arterial stiffness and velocity",
+                5.0,
+            ),
             doc("Swallowing disorders", "patients could not swallow", 4.0),
             doc("Growth velocity of children", "velocity of growth", 3.0),
             doc("Unrelated", "kidney cells", 0.5),
         ];
-        let decision = decide("What is the airspeed velocity of an unladen swallow?", &docs);
+        let decision = decide(
+            "What is the airspeed velocity of an unladen swallow?",
+            &docs,
+        );
         assert!(decision.kept.is_empty());
         assert_eq!(decision.near_misses.len(), 3);
         assert_eq!(decision.key_terms[0].word, "airspeed");
         let message = no_evidence_message(&["local".into()], 4, &decision, &docs);
         assert!(message.contains("examined 4 documents"), "{message}");
         assert!(message.contains("\"unladen\""), "{message}");
-        assert!(message.contains("Pulse wave velocity in adults\" (lacks airspeed, unladen, swallow)"), "{message}");
+        assert!(
+            message.contains("Pulse wave velocity in adults\" (lacks airspeed, unladen, swallow)"),
+            "{message}"
+        );
     }
 
     #[test]
     fn a_document_far_below_the_best_score_is_dropped_even_when_it_covers_the_terms() {
         let docs = vec![
-            doc("Bone density and vitamin D", "bone density vitamin bone density", 10.0),
+            doc(
+                "Bone density and vitamin D",
+                "bone density vitamin bone density",
+                10.0,
+            ),
             doc("Vitamin and bone density", "a passing mention", 2.0),
         ];
         assert_eq!(decide("vitamin bone density", &docs).kept, vec![0]);
@@ -273,7 +330,10 @@ mod tests {
     fn rare_terms_weigh_more_than_terms_every_document_shares() {
         let a: HashSet<String> = ["bone", "vitamin"].map(String::from).into_iter().collect();
         let b: HashSet<String> = ["bone"].map(String::from).into_iter().collect();
-        let terms = vec![("bone".into(), "bone".into()), ("vitamin".into(), "vitamin".into())];
+        let terms = vec![
+            ("bone".into(), "bone".into()),
+            ("vitamin".into(), "vitamin".into()),
+        ];
         let weighted = weigh_terms(&terms, &[&a, &b]);
         assert_eq!(weighted[0].stem, "vitamin");
         assert!(weighted[0].weight > weighted[1].weight);
