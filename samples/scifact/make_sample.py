@@ -4,6 +4,8 @@
 Selection (deterministic, no randomness):
   * the first 150 queries of queries_train.jsonl, in file order;
   * every corpus document that qrels_train.tsv marks relevant to one of them;
+  * the documents that answer the README demo question (DEMO_DOCS: vitamin D and
+    bone mineral density), so the demo has on-topic evidence;
   * then the first other documents of corpus.jsonl, in file order, until the
     sample holds 400 documents.
 The sampled corpus keeps the source file's order and fields (_id, title, text,
@@ -25,6 +27,8 @@ NUM_QUERIES = 150
 NUM_DOCS = 400
 NUM_GOLD_CLAIMS = 25
 NUM_OTHER_CLAIMS = 3
+# Answer "Does vitamin D supplementation affect bone mineral density?" (the README demo).
+DEMO_DOCS = ["4462079", "9555784", "19878070"]
 
 
 def main() -> None:
@@ -55,7 +59,7 @@ def main() -> None:
     if len(relevant) > NUM_DOCS:
         sys.exit(f"{len(relevant)} relevant documents exceed the {NUM_DOCS}-document budget")
 
-    selected = set(relevant)
+    selected = set(relevant) | set(DEMO_DOCS)
     for doc in corpus:
         if len(selected) >= NUM_DOCS:
             break

@@ -69,10 +69,10 @@ async fn a_killed_server_resumes_every_run_from_its_checkpoint() {
         "macrophages in tumour growth",
         "insulin resistance in obesity",
         "antibiotic resistance in bacteria",
-        "sleep deprivation and memory",
+        "folic acid and stroke risk",
         "stem cells and tissue regeneration",
         "smoking and lung cancer risk",
-        "gut microbiota and inflammation",
+        "HIV testing and treatment",
     ];
     let mut runs = Vec::new();
     for q in questions {

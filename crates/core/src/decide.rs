@@ -7,13 +7,28 @@
 use crate::error::StoreError;
 use crate::event::NewEvent;
 use crate::failure::FailureCode;
-use crate::run::{NewRun, Run, RunStatus, Stage};
+use crate::run::{NewRun, Run, RunOptions, RunStatus, Stage};
 
 /// What makes two creations with the same `client_request_id` "the same request": the project,
 /// question, sources and options (not the lane). Stored with the run; compared on a repeated key.
+/// Options added later are left out at their default, so fingerprints stored by earlier versions
+/// still match.
 pub fn request_fingerprint(run: &NewRun) -> String {
-    serde_json::json!([run.project_id, run.question, run.sources, run.options]).to_string()
+    let mut options = serde_json::to_value(&run.options).unwrap_or_default();
+    if run.options.min_supported_share == RunOptions::DEFAULT_MIN_SUPPORTED_SHARE
+        && let Some(map) = options.as_object_mut()
+    {
+        map.remove("min_supported_share");
+    }
+    serde_json::json!([run.project_id, run.question, run.sources, options]).to_string()
 }
+
+/// Usage counter the `factcheck` stage sets to 1 when fewer than `min_supported_share` of the drafted
+/// claims were supported; a run that then succeeds finishes `completed_with_gaps`.
+pub const GAPS_USAGE_KEY: &str = "completed_with_gaps";
+
+/// `finish_reason` of a succeeded run whose report left out too many drafted claims.
+pub const COMPLETED_WITH_GAPS: &str = "completed_with_gaps";
 
 /// What creating a run with a key that is already taken yields: the earlier run when the request is
 /// the same, `Conflict` when it differs.
@@ -74,7 +89,7 @@ pub fn retry_decision(run: &Run) -> Result<NewEvent, StoreError> {
 pub struct RunEnding {
     /// The terminal state.
     pub to: RunStatus,
-    /// `completed`, `canceled` or `failed`.
+    /// `completed`, `completed_with_gaps`, `canceled` or `failed`.
     pub finish_reason: &'static str,
     /// The failure code and reason, on failure.
     pub failure: Option<(FailureCode, String)>,
@@ -96,6 +111,16 @@ pub fn end_decision(
             "a {} run cannot become {to}",
             run.status
         )));
+    };
+    let gaps = run
+        .usage
+        .get(GAPS_USAGE_KEY)
+        .and_then(serde_json::Value::as_u64)
+        == Some(1);
+    let finish_reason = if to == RunStatus::Succeeded && gaps {
+        COMPLETED_WITH_GAPS
+    } else {
+        finish_reason
     };
     let mut events = Vec::with_capacity(2);
     if let Some((code, reason)) = failure {

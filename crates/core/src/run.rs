@@ -218,6 +218,10 @@ pub struct RunOptions {
     /// Claims per section at most (1–20, default 4).
     #[schema(minimum = 1, maximum = 20)]
     pub claims_per_section: u32,
+    /// Share of drafted claims that must pass the fact check for the run to finish `completed`
+    /// rather than `completed_with_gaps` (0–1, default 0.6).
+    #[schema(minimum = 0, maximum = 1)]
+    pub min_supported_share: f64,
 }
 
 impl Default for RunOptions {
@@ -226,11 +230,15 @@ impl Default for RunOptions {
             max_sources: 10,
             max_sections: 6,
             claims_per_section: 4,
+            min_supported_share: RunOptions::DEFAULT_MIN_SUPPORTED_SHARE,
         }
     }
 }
 
 impl RunOptions {
+    /// Default of [`RunOptions::min_supported_share`].
+    pub const DEFAULT_MIN_SUPPORTED_SHARE: f64 = 0.6;
+
     /// Field → message for every out-of-range value.
     pub fn validate(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
@@ -245,6 +253,12 @@ impl RunOptions {
         check("max_sources", self.max_sources, 1, 50);
         check("max_sections", self.max_sections, 1, 12);
         check("claims_per_section", self.claims_per_section, 1, 20);
+        if !(0.0..=1.0).contains(&self.min_supported_share) {
+            errors.push((
+                "options.min_supported_share".into(),
+                "must be between 0 and 1".into(),
+            ));
+        }
         errors
     }
 }

@@ -1,14 +1,105 @@
-//! `validate` and `factcheck`: every claim must cite at least one snippet of this run's evidence, and
-//! an extractive claim must appear verbatim in a cited snippet (`supported`, support 1.0); anything
-//! else is `unsupported` and left out of the report. Every verdict is kept in the claim map.
+//! `validate` and `factcheck`: every claim must cite at least one snippet of this run's evidence.
+//! `factcheck` judges each claim on two things: support by its cited snippet (an extractive claim must
+//! appear there verbatim) and relevance, to the question (the share of the question's key-term weight
+//! it carries) and to its section (similarity to the section's other claims). A verbatim but off-topic
+//! sentence is `unsupported` for this report; a loosely related one is `weak`. Only `supported` claims
+//! reach the report; every verdict is kept in the claim map with its reason. When fewer than
+//! `min_supported_share` of the drafted claims are supported, the stage sets the usage counter that
+//! makes the run finish `completed_with_gaps`.
 
 use crate::model::{
     CheckedClaim, DraftOutput, Evidence, FactcheckOutput, IngestOutput, ValidateOutput,
 };
+use crate::relevance::{KeyTerm, coverage, question_terms, weigh_terms};
 use crate::{StageContext, StageError, to_value, usage};
+use researchops_core::decide::GAPS_USAGE_KEY;
 use researchops_core::{Claim, FailureCode, SnippetId, Stage, StageCommit, Verdict};
-use researchops_search::content_terms;
+use researchops_search::similarity::cosine;
+use researchops_search::{SparseVec, TfIdf, analyze, content_terms};
 use std::collections::{HashMap, HashSet};
+
+/// A claim carrying less of the question's key-term weight than this is off-topic (`unsupported`).
+pub(crate) const MIN_RELEVANCE: f64 = 0.15;
+/// A claim carrying less than this is `weak`; at or above it, relevance counts in full.
+pub(crate) const SUPPORTED_RELEVANCE: f64 = 0.3;
+/// A claim less similar than this to the rest of its section does not belong there (`weak`).
+pub(crate) const MIN_SECTION_FIT: f32 = 0.02;
+
+/// What the check found for one claim.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Judgement {
+    /// Combined score in [0, 1]: snippet support scaled by question relevance.
+    pub score: f64,
+    /// Share of the question's key-term weight the claim carries.
+    pub relevance: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why it is not `supported`.
+    pub reason: Option<String>,
+}
+
+/// Judges a claim from its snippet support, question relevance and fit with its section.
+pub(crate) fn judge(support: f64, relevance: f64, section_fit: f32) -> Judgement {
+    let score = support * (relevance / SUPPORTED_RELEVANCE).min(1.0);
+    let (verdict, reason) = if support < 1.0 {
+        (
+            Verdict::Unsupported,
+            Some("not quoted verbatim from its cited snippet".to_string()),
+        )
+    } else if relevance < MIN_RELEVANCE {
+        (
+            Verdict::Unsupported,
+            Some(format!(
+                "off-topic for this question: carries {:.0}% of its key terms' weight",
+                relevance * 100.0
+            )),
+        )
+    } else if relevance < SUPPORTED_RELEVANCE {
+        (
+            Verdict::Weak,
+            Some(format!(
+                "only loosely related to the question: carries {:.0}% of its key terms' weight",
+                relevance * 100.0
+            )),
+        )
+    } else if section_fit < MIN_SECTION_FIT {
+        (
+            Verdict::Weak,
+            Some("does not fit the section it was drafted in".to_string()),
+        )
+    } else {
+        (Verdict::Supported, None)
+    };
+    Judgement {
+        score,
+        relevance,
+        verdict,
+        reason,
+    }
+}
+
+/// Whether `supported` of `drafted` claims falls short of `min_share`.
+pub(crate) fn has_gaps(supported: usize, drafted: usize, min_share: f64) -> bool {
+    drafted > 0 && (supported as f64) < min_share * drafted as f64
+}
+
+/// The question's terms weighted by rarity among the run's snippets (the same weights for `outline`,
+/// which drafts only sentences relevant enough to pass, and `factcheck`, which checks them).
+pub(crate) fn question_key_terms(question: &str, evidence: &Evidence) -> Vec<KeyTerm> {
+    let snippet_terms: Vec<HashSet<String>> = evidence
+        .snippets()
+        .map(|s| analyze(&s.text).into_iter().collect())
+        .collect();
+    weigh_terms(
+        &question_terms(question),
+        &snippet_terms.iter().collect::<Vec<_>>(),
+    )
+}
+
+/// Relevance of `text` to the question whose weighted terms are `key_terms`.
+pub(crate) fn question_relevance(key_terms: &[KeyTerm], text: &str) -> f64 {
+    f64::from(coverage(key_terms, &analyze(text).into_iter().collect()))
+}
 
 pub(crate) fn validate(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     let ingest: IngestOutput = cx.output(Stage::Ingest)?;
@@ -92,16 +183,24 @@ pub(crate) fn factcheck(
     let validation: crate::model::ValidateOutput = cx.output(Stage::Validate)?;
     let texts: HashMap<SnippetId, &str> =
         ingest.snippets().map(|s| (s.id, s.text.as_str())).collect();
-    let invalid: HashSet<&str> = validation
+    let invalid: HashMap<&str, &str> = validation
         .invalid_claims
         .iter()
-        .map(|(id, _)| id.as_str())
+        .map(|(id, reason)| (id.as_str(), reason.as_str()))
         .collect();
+    let key_terms = question_key_terms(&cx.run.question, ingest);
+    let tfidf = TfIdf::fit(ingest.snippets().map(|s| s.text.as_str()));
+    cx.checkpoint()?;
     let mut checked = Vec::new();
     for section in &draft.sections {
         cx.checkpoint()?;
-        for claim in &section.claims {
-            let score = if invalid.contains(claim.claim_id.as_str()) {
+        let vectors: Vec<SparseVec> = section
+            .claims
+            .iter()
+            .map(|c| tfidf.vector(&c.text))
+            .collect();
+        for (i, claim) in section.claims.iter().enumerate() {
+            let snippet_support = if invalid.contains_key(claim.claim_id.as_str()) {
                 0.0
             } else {
                 claim
@@ -111,18 +210,31 @@ pub(crate) fn factcheck(
                     .map(|s| support(&claim.text, s))
                     .fold(0.0, f64::max)
             };
-            let verdict = if score >= 1.0 {
-                Verdict::Supported
+            let section_fit = if vectors.len() < 2 {
+                1.0
             } else {
-                Verdict::Unsupported
+                (0..vectors.len())
+                    .filter(|&j| j != i)
+                    .map(|j| cosine(&vectors[i], &vectors[j]))
+                    .fold(0.0f32, f32::max)
             };
+            let mut judgement = judge(
+                snippet_support,
+                question_relevance(&key_terms, &claim.text),
+                section_fit,
+            );
+            if let Some(reason) = invalid.get(claim.claim_id.as_str()) {
+                judgement.reason = Some((*reason).to_string());
+            }
             checked.push(CheckedClaim {
                 claim_id: claim.claim_id.clone(),
                 section: section.title.clone(),
                 text: claim.text.clone(),
                 snippet_ids: claim.snippet_ids.clone(),
-                support: score,
-                verdict,
+                support: judgement.score,
+                verdict: judgement.verdict,
+                relevance: judgement.relevance,
+                reason: judgement.reason,
             });
         }
     }
@@ -133,10 +245,14 @@ pub(crate) fn factcheck(
     if supported == 0 {
         return Err(StageError::Fatal {
             code: FailureCode::NoEvidence,
-            reason: "no drafted claim is supported by its cited evidence".into(),
+            reason: format!(
+                "none of the {} drafted claims is both quoted from its evidence and on the question's topic",
+                checked.len()
+            ),
         });
     }
     let dropped = checked.len() - supported;
+    let gaps = has_gaps(supported, checked.len(), cx.run.options.min_supported_share);
     let claims = checked
         .iter()
         .map(|c| Claim {
@@ -149,17 +265,56 @@ pub(crate) fn factcheck(
         })
         .collect();
     Ok(StageCommit {
-        output: to_value(&FactcheckOutput { claims: checked })?,
+        output: to_value(&FactcheckOutput {
+            claims: checked,
+            completed_with_gaps: gaps,
+        })?,
         claims,
-        usage: usage(&[("claims_supported", supported), ("claims_dropped", dropped)]),
-        message: format!("{supported} claims supported, {dropped} dropped as unsupported"),
+        usage: usage(&[
+            ("claims_supported", supported),
+            ("claims_dropped", dropped),
+            (GAPS_USAGE_KEY, usize::from(gaps)),
+        ]),
+        message: format!("{supported} claims supported, {dropped} removed as weak or unsupported"),
         ..StageCommit::default()
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::support;
+    use super::*;
+
+    #[test]
+    fn verbatim_and_on_topic_is_supported_loose_is_weak_off_topic_is_unsupported() {
+        let on = judge(1.0, 0.6, 0.3);
+        assert_eq!(
+            (on.verdict, on.score, on.reason),
+            (Verdict::Supported, 1.0, None)
+        );
+        assert_eq!(judge(1.0, 0.2, 0.3).verdict, Verdict::Weak);
+        assert_eq!(judge(1.0, 0.6, 0.0).verdict, Verdict::Weak);
+        let off = judge(1.0, 0.05, 0.3);
+        assert_eq!(off.verdict, Verdict::Unsupported);
+        assert!(off.reason.is_some_and(|r| r.contains("off-topic")));
+        let paraphrase = judge(0.9, 0.9, 0.9);
+        assert_eq!(paraphrase.verdict, Verdict::Unsupported);
+        assert!(paraphrase.score < 1.0);
+    }
+
+    #[test]
+    fn gaps_when_fewer_than_the_minimum_share_are_supported() {
+        assert!(has_gaps(2, 5, 0.6));
+        assert!(!has_gaps(3, 5, 0.6));
+        assert!(!has_gaps(0, 0, 0.6));
+        assert!(!has_gaps(0, 4, 0.0));
+    }
+
+    #[test]
+    fn relevance_is_the_share_of_the_questions_key_terms() {
+        let key_terms = weigh_terms(&question_terms("vitamin bone density"), &[]);
+        assert!(question_relevance(&key_terms, "Vitamin D raised bone density.") > 0.99);
+        assert!(question_relevance(&key_terms, "Folic acid lowered stroke risk.") < 0.01);
+    }
 
     #[test]
     fn a_verbatim_quote_is_fully_supported_and_a_paraphrase_is_not() {

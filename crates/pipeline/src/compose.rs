@@ -2,6 +2,7 @@
 //! question, titled by their distinctive terms; each section's claims are its most relevant,
 //! non-redundant sentences (MMR over TF-IDF similarity), quoted verbatim and citing their snippet.
 
+use crate::check::{SUPPORTED_RELEVANCE, question_key_terms, question_relevance};
 use crate::model::{
     DraftClaim, DraftOutput, DraftSection, Evidence, EvidenceSnippet, OutlineOutput, SectionPlan,
 };
@@ -177,6 +178,48 @@ fn title_from_terms(terms: &[String]) -> String {
     title
 }
 
+/// Words at most in a section title taken from a document title.
+const TITLE_WORDS: usize = 10;
+
+/// A document title as a section title: its main clause (before a colon or full stop, when that
+/// leaves three words or more), at most [`TITLE_WORDS`] words, not ending on a joining word.
+fn short_title(title: &str) -> String {
+    let title = title.trim();
+    let main = title
+        .split([':', '.', '?'])
+        .next()
+        .filter(|head| head.split_whitespace().count() >= 3)
+        .unwrap_or(title);
+    let mut words: Vec<&str> = main.split_whitespace().take(TITLE_WORDS).collect();
+    while words.last().is_some_and(|w| {
+        matches!(
+            w.to_lowercase()
+                .trim_matches(|c: char| !c.is_alphanumeric()),
+            "and"
+                | "or"
+                | "of"
+                | "in"
+                | "on"
+                | "the"
+                | "a"
+                | "an"
+                | "for"
+                | "with"
+                | "to"
+                | "by"
+                | "from"
+                | "at"
+                | ""
+        )
+    }) {
+        words.pop();
+    }
+    words
+        .join(" ")
+        .trim_end_matches([',', ';', '-', '—'])
+        .to_string()
+}
+
 pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCommit, StageError> {
     let pool: Vec<&EvidenceSnippet> = ingest.snippets().filter(|s| citeable(&s.text)).collect();
     if pool.is_empty() {
@@ -199,6 +242,11 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
         leader_clusters(&vectors, CLUSTER_THRESHOLD, max_sections),
         &vectors,
     );
+    let titles_by_source: HashMap<_, &str> = ingest
+        .sources
+        .iter()
+        .map(|s| (s.id, s.meta.title.as_str()))
+        .collect();
     let mut titles = HashSet::new();
     let mut sections = Vec::with_capacity(clusters.len());
     for members in clusters {
@@ -212,10 +260,19 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
             .filter(|t| is_title_word(t, &all_texts))
             .take(3)
             .collect();
-        let mut title = title_from_terms(&terms);
+        // The title of the best-ranked member's document, else of the next one not already a
+        // section's title, else the cluster's distinctive terms.
+        let from_documents = members.iter().find_map(|&m| {
+            let title = titles_by_source
+                .get(&pool[ranked[m].0].source_id)
+                .map(|t| short_title(t))?;
+            (!title.is_empty() && !titles.contains(&title)).then_some(title)
+        });
+        let base = from_documents.unwrap_or_else(|| title_from_terms(&terms));
+        let mut title = base.clone();
         let mut n = 2;
         while !titles.insert(title.clone()) {
-            title = format!("{} ({n})", title_from_terms(&terms));
+            title = format!("{base} ({n})");
             n += 1;
         }
         let candidates = members
@@ -256,10 +313,15 @@ fn rank_snippets(
     let ranks: HashMap<_, i32> = ingest.sources.iter().map(|s| (s.id, s.rank)).collect();
     let sources = ingest.sources.len().max(1) as f32;
     let top = hits.first().map_or(1.0, |h| h.1).max(f32::EPSILON);
+    let key_terms = question_key_terms(question, ingest);
     let mut scored: Vec<(usize, f32, usize)> = Vec::with_capacity(hits.len());
     for (n, &(i, bm25)) in hits.iter().enumerate() {
         if n % CHECK_EVERY == 0 {
             cx.checkpoint()?;
+        }
+        // Draft only what the fact check would keep.
+        if question_relevance(&key_terms, &pool[i].text) < SUPPORTED_RELEVANCE {
+            continue;
         }
         let covered = content_terms(&pool[i].text)
             .into_iter()
@@ -371,6 +433,20 @@ pub(crate) fn draft(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCom
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn document_titles_are_trimmed_to_their_main_clause() {
+        assert_eq!(
+            short_title("Vitamin D supplementation and bone density: a randomized trial."),
+            "Vitamin D supplementation and bone density"
+        );
+        assert_eq!(
+            short_title("Effects of one two three four five six seven eight and nine ten"),
+            "Effects of one two three four five six seven eight"
+        );
+        assert_eq!(short_title("Ab: cd"), "Ab: cd");
+        assert_eq!(short_title(""), "");
+    }
 
     #[test]
     fn titles_read_as_a_list_of_terms() {

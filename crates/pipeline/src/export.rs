@@ -1,7 +1,9 @@
 //! `export`: assemble the report from the supported claims and write `report.md`, `report.html`,
 //! `report.json`, `references.bib`, `references.ris` and `context_bundle.json` as blobs. References
-//! are numbered by source in order of first citation. The HTML page lives in [`html`], the
-//! bibliography files in [`bibliography`] (author names and citation keys in [`names`]).
+//! are numbered by source in order of first citation. The report opens with "Key findings" (the
+//! supported claims most relevant to the question); claims the fact check removed are listed in
+//! `report.json` with the reason. The HTML page lives in [`html`], the bibliography files in
+//! [`bibliography`] (author names and citation keys in [`names`]).
 
 mod bibliography;
 mod html;
@@ -11,7 +13,8 @@ pub use bibliography::{render_bibtex, render_ris};
 pub use html::{Quote, render_html};
 
 use crate::model::{
-    Evidence, FactcheckOutput, Reference, Report, ReportClaim, ReportSection, RetrieveOutput,
+    Evidence, FactcheckOutput, KeyFindings, Reference, RemovedClaim, Report, ReportClaim,
+    ReportSection, RetrieveOutput,
 };
 use crate::{PIPELINE_VERSION, StageContext, StageError, to_value, usage};
 use bytes::Bytes;
@@ -58,6 +61,7 @@ pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &Factchec
             snippet_ids: claim.snippet_ids.clone(),
             refs,
             verdict: claim.verdict,
+            support: claim.support,
         };
         match sections.last_mut() {
             Some(section) if section.title == claim.section => section.claims.push(report_claim),
@@ -69,16 +73,30 @@ pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &Factchec
         }
     }
     for section in &mut sections {
-        section.text = section
-            .claims
-            .iter()
-            .map(|c| format!("{} {}", c.text.trim(), cite(&c.refs)))
-            .collect::<Vec<_>>()
-            .join(" ");
+        section.text = prose(&section.claims);
     }
+    let removed_claims = checked
+        .claims
+        .iter()
+        .filter(|c| c.verdict != Verdict::Supported)
+        .map(|c| RemovedClaim {
+            claim_id: c.claim_id.clone(),
+            text: c.text.clone(),
+            snippet_ids: c.snippet_ids.clone(),
+            verdict: c.verdict,
+            reason: c.reason.clone().unwrap_or_else(|| "not supported".into()),
+        })
+        .collect();
     Report {
         question: question.to_string(),
+        finish_reason: if checked.completed_with_gaps {
+            researchops_core::decide::COMPLETED_WITH_GAPS.into()
+        } else {
+            "completed".into()
+        },
+        key_findings: key_findings(checked, &sections),
         sections,
+        removed_claims,
         references,
     }
 }
@@ -147,6 +165,66 @@ pub(crate) fn reference_label(r: &Reference) -> String {
     }
 }
 
+/// Key findings: at most this many sentences.
+const KEY_FINDINGS_MAX: usize = 4;
+/// Key findings: at least this many when the report has them.
+const KEY_FINDINGS_MIN: usize = 2;
+/// A key finding carries at least this share of the best finding's relevance (beyond the minimum).
+const KEY_FINDINGS_FLOOR: f64 = 0.7;
+
+/// The supported claims most relevant to the question, most relevant first (ties in report order).
+fn key_findings(checked: &FactcheckOutput, sections: &[ReportSection]) -> KeyFindings {
+    let relevance: HashMap<&str, f64> = checked
+        .claims
+        .iter()
+        .map(|c| (c.claim_id.as_str(), c.relevance))
+        .collect();
+    let mut ranked: Vec<(f64, &ReportClaim)> = sections
+        .iter()
+        .flat_map(|s| s.claims.iter())
+        .map(|c| {
+            (
+                relevance.get(c.claim_id.as_str()).copied().unwrap_or(0.0),
+                c,
+            )
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let best = ranked.first().map_or(0.0, |r| r.0);
+    let claims: Vec<ReportClaim> = ranked
+        .iter()
+        .enumerate()
+        .take_while(|(i, (r, _))| *i < KEY_FINDINGS_MIN || *r >= KEY_FINDINGS_FLOOR * best)
+        .take(KEY_FINDINGS_MAX)
+        .map(|(_, (_, c))| (*c).clone())
+        .collect();
+    KeyFindings {
+        text: prose(&claims),
+        claims,
+    }
+}
+
+/// Claims as prose with `[n]` citations.
+fn prose(claims: &[ReportClaim]) -> String {
+    claims
+        .iter()
+        .map(|c| format!("{} {}", c.text.trim(), cite(&c.refs)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The visible note of a report with gaps.
+fn gaps_note(report: &Report) -> Option<String> {
+    (report.finish_reason == researchops_core::decide::COMPLETED_WITH_GAPS).then(|| {
+        let kept: usize = report.sections.iter().map(|s| s.claims.len()).sum();
+        format!(
+            "This report has gaps: only {kept} of the {} drafted sentences passed the fact check; \
+             the others are listed with the reason under `removed_claims` in report.json.",
+            kept + report.removed_claims.len()
+        )
+    })
+}
+
 fn cite(refs: &[usize]) -> String {
     refs.iter().map(|r| format!("[{r}]")).collect()
 }
@@ -186,6 +264,12 @@ pub fn render_markdown(report: &Report) -> String {
         "_An extractive report: each of its {claims} sentences is quoted from the cited evidence ({} sources)._\n",
         report.references.len()
     );
+    if let Some(note) = gaps_note(report) {
+        let _ = writeln!(md, "> **Note:** {note}\n");
+    }
+    if !report.key_findings.text.is_empty() {
+        let _ = writeln!(md, "## Key findings\n\n{}\n", report.key_findings.text);
+    }
     for section in &report.sections {
         let _ = writeln!(md, "## {}\n\n{}\n", section.title, section.text);
     }

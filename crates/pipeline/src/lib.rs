@@ -17,6 +17,7 @@ mod evidence;
 mod export;
 mod ingest;
 pub mod model;
+mod relevance;
 mod retrieve;
 
 use model::Evidence;

@@ -300,10 +300,16 @@ pub struct CheckedClaim {
     pub text: String,
     /// Cited snippets.
     pub snippet_ids: Vec<SnippetId>,
-    /// Support in [0, 1].
+    /// Support in [0, 1]: by the cited snippet, scaled by relevance to the question.
     pub support: f64,
     /// Verdict.
     pub verdict: Verdict,
+    /// Share of the question's key-term weight the claim carries.
+    #[serde(default)]
+    pub relevance: f64,
+    /// Why it is not `supported`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Output of `factcheck`.
@@ -311,6 +317,9 @@ pub struct CheckedClaim {
 pub struct FactcheckOutput {
     /// Every drafted claim with its verdict, in report order.
     pub claims: Vec<CheckedClaim>,
+    /// Fewer than `min_supported_share` of the drafted claims were supported.
+    #[serde(default)]
+    pub completed_with_gaps: bool,
 }
 
 /// The finished report.
@@ -318,11 +327,50 @@ pub struct FactcheckOutput {
 pub struct Report {
     /// The question.
     pub question: String,
+    /// `completed`, or `completed_with_gaps` when fewer than `min_supported_share` of the drafted
+    /// claims were supported.
+    #[serde(default = "completed")]
+    pub finish_reason: String,
+    /// The sentences that most directly answer the question, each cited (they may also appear in
+    /// their section).
+    #[serde(default)]
+    pub key_findings: KeyFindings,
     /// Sections with only supported claims.
     pub sections: Vec<ReportSection>,
+    /// Drafted claims left out of the report, with the reason.
+    #[serde(default)]
+    pub removed_claims: Vec<RemovedClaim>,
     /// Cited sources, numbered in order of first citation.
     /// (`report.json`: `{ref, source_id, title, authors, year, venue, doi, arxiv_id, url, retracted}`.)
     pub references: Vec<Reference>,
+}
+
+fn completed() -> String {
+    "completed".into()
+}
+
+/// The "Key findings" paragraph.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyFindings {
+    /// The paragraph as prose with `[n]` citations.
+    pub text: String,
+    /// Its claims, most relevant to the question first.
+    pub claims: Vec<ReportClaim>,
+}
+
+/// A drafted claim the fact check kept out of the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemovedClaim {
+    /// Claim id.
+    pub claim_id: String,
+    /// Text.
+    pub text: String,
+    /// Cited snippets.
+    pub snippet_ids: Vec<SnippetId>,
+    /// `weak` or `unsupported`.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
 }
 
 /// A report section.
@@ -350,6 +398,9 @@ pub struct ReportClaim {
     pub refs: Vec<usize>,
     /// Verdict.
     pub verdict: Verdict,
+    /// Support in [0, 1].
+    #[serde(default)]
+    pub support: f64,
 }
 
 /// A numbered reference.

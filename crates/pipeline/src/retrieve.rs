@@ -1,10 +1,14 @@
 //! `retrieve`: ask every selected connector for documents matching the question (concurrently, each
-//! under a time limit), deduplicate them, keep the best `max_sources` and snapshot them: each kept
+//! under a time limit), deduplicate them, re-score them in the run's own BM25 index and keep those that
+//! address the question ([`crate::relevance`]; at most `max_sources`, never padded), then snapshot
+//! them: each kept
 //! document's raw bytes and extracted text go to the blob store (content-addressed, so each is stored
 //! once) and the output references them by hash. No document at all is a failed run (`no_evidence`);
-//! a connector that is not available or fails is a `warn` event, not a failure.
+//! no relevant one fails the same way, naming what was searched and the closest near-misses; a
+//! connector that is not available or fails is a `warn` event, not a failure.
 
 use crate::model::{RetrieveOutput, RetrievedDoc, SnapshotRef};
+use crate::relevance::{self, Scored};
 use crate::{StageContext, StageError, to_value, usage};
 use bytes::Bytes;
 use chrono::Utc;
@@ -13,12 +17,16 @@ use researchops_core::{
     StageCommit,
 };
 use researchops_search::text::align_sentences;
+use researchops_search::{SnippetIndex, analyze};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::time::Duration;
 
 /// Longest a connector may take to answer one query.
 pub(crate) const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fewest documents asked of each connector, so the relevance gate has a sample to weigh terms over.
+const MIN_GATHERED: usize = 30;
 
 /// Media type of a snapshot whose raw bytes are its text.
 pub(crate) const TEXT_MIME: &str = "text/plain; charset=utf-8";
@@ -32,10 +40,11 @@ struct Candidate {
 pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, StageError> {
     let question = cx.run.question.clone();
     let keep = cx.run.options.max_sources as usize;
-    // Over-fetch so deduplication can still leave `keep` documents.
+    // Over-fetch: deduplication and the relevance gate both drop documents, and the gate weighs the
+    // question's terms over everything gathered.
     let query = SearchQuery {
         text: question.clone(),
-        limit: keep * 2,
+        limit: (keep * 3).max(MIN_GATHERED),
     };
     let mut selected = Vec::new();
     for name in &cx.run.sources {
@@ -102,13 +111,15 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
             }
         }
     }
-    let kept = dedupe_and_rank(candidates, keep);
-    if kept.is_empty() {
-        if transient_failures > 0 {
-            return Err(StageError::Retryable(format!(
-                "no evidence yet: {transient_failures} of the selected sources could not be reached"
-            )));
-        }
+    let gathered = dedupe_and_rank(candidates, usize::MAX);
+    let examined = gathered.len();
+    let kept = relevant(cx, &question, gathered, keep)?;
+    if kept.as_ref().is_err() && transient_failures > 0 {
+        return Err(StageError::Retryable(format!(
+            "no relevant evidence yet: {transient_failures} of the selected sources could not be reached"
+        )));
+    }
+    if examined == 0 {
         return Err(StageError::Fatal {
             code: FailureCode::NoEvidence,
             reason: format!(
@@ -117,6 +128,15 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
             ),
         });
     }
+    let kept = match kept {
+        Ok(kept) => kept,
+        Err(reason) => {
+            return Err(StageError::Fatal {
+                code: FailureCode::NoEvidence,
+                reason,
+            });
+        }
+    };
     let mut documents = Vec::with_capacity(kept.len());
     for candidate in kept {
         cx.checkpoint()?;
@@ -134,6 +154,57 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
         message: format!("retrieved {count} documents"),
         ..StageCommit::default()
     })
+}
+
+/// The gathered documents that address the question, most relevant first, at most `keep`; or, when
+/// none does, the `no_evidence` message.
+fn relevant(
+    cx: &StageContext<'_>,
+    question: &str,
+    gathered: Vec<Candidate>,
+    keep: usize,
+) -> Result<Result<Vec<Candidate>, String>, StageError> {
+    let texts: Vec<String> = gathered
+        .iter()
+        .map(|c| format!("{}\n{}", c.doc.title, c.doc.text))
+        .collect();
+    let index = SnippetIndex::build(texts.iter().map(String::as_str))
+        .map_err(|e| StageError::internal(format!("cannot index the gathered documents: {e}")))?;
+    cx.checkpoint()?;
+    let mut scores = vec![0.0f32; texts.len()];
+    for (i, score) in index
+        .search(question, texts.len())
+        .map_err(|e| StageError::internal(format!("cannot rank the gathered documents: {e}")))?
+    {
+        scores[i] = score;
+    }
+    let scored: Vec<Scored> = gathered
+        .iter()
+        .zip(&texts)
+        .zip(scores)
+        .map(|((c, text), score)| Scored {
+            title: c.doc.title.clone(),
+            terms: analyze(text).into_iter().collect(),
+            score,
+        })
+        .collect();
+    cx.checkpoint()?;
+    let decision = relevance::decide(question, &scored);
+    if decision.kept.is_empty() {
+        return Ok(Err(relevance::no_evidence_message(
+            &cx.run.sources,
+            gathered.len(),
+            &decision,
+            &scored,
+        )));
+    }
+    let mut slots: Vec<Option<Candidate>> = gathered.into_iter().map(Some).collect();
+    Ok(Ok(decision
+        .kept
+        .iter()
+        .take(keep)
+        .filter_map(|&i| slots[i].take())
+        .collect()))
 }
 
 /// Stores a kept document's raw bytes and text (one blob when they are the same bytes) and records

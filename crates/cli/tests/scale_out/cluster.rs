@@ -264,8 +264,8 @@ pub const QUESTIONS: [&str; 8] = [
     "macrophages in tumour growth",
     "insulin resistance in obesity",
     "antibiotic resistance in bacteria",
-    "sleep deprivation and memory",
+    "folic acid and stroke risk",
     "stem cells and tissue regeneration",
     "smoking and lung cancer risk",
-    "gut microbiota and inflammation",
+    "HIV testing and treatment",
 ];

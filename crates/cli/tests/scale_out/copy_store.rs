@@ -102,7 +102,7 @@ async fn an_embedded_installation_copied_to_postgres_reads_back_the_same_through
         .max()
         .unwrap();
     let fresh = client
-        .run(&api.url, &project, "sleep deprivation and memory")
+        .run(&api.url, &project, "folic acid and stroke risk")
         .await;
     let done = client
         .wait_all(

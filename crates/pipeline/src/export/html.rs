@@ -6,7 +6,7 @@
 //! never ids, so the same report gives the same bytes.
 
 use super::reference_label;
-use crate::model::{Reference, Report};
+use crate::model::{Reference, Report, ReportSection};
 use researchops_core::SnippetId;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -152,8 +152,25 @@ pub fn render_html(report: &Report, quotes: &[Quote]) -> String {
         .enumerate()
         .map(|(i, q)| (q.snippet_id, i + 1))
         .collect();
+    if let Some(note) = super::gaps_note(report) {
+        let _ = writeln!(
+            html,
+            "<p class=\"note\"><strong>Note:</strong> {}</p>",
+            escape(&note)
+        );
+    }
+    let key_findings = ReportSection {
+        title: "Key findings".into(),
+        text: report.key_findings.text.clone(),
+        claims: report.key_findings.claims.clone(),
+    };
+    let shown = (!key_findings.claims.is_empty()).then_some(&key_findings);
     let mut cited_by: HashMap<usize, Vec<&str>> = HashMap::new();
-    for section in &report.sections {
+    for section in shown.into_iter().chain(&report.sections) {
+        // Key findings repeat claims of the sections; only the section's copy carries the claim's id
+        // and is listed as citing the quote.
+        let is_key = std::ptr::eq(section, &key_findings);
+        let prefix = if is_key { "key-" } else { "claim-" };
         let _ = writeln!(html, "<section>\n<h2>{}</h2>\n<p>", escape(&section.title));
         for claim in &section.claims {
             let mut cites = String::new();
@@ -173,7 +190,7 @@ pub fn render_html(report: &Report, quotes: &[Quote]) -> String {
                     }
                 }
             }
-            for id in &claim.snippet_ids {
+            for id in claim.snippet_ids.iter().filter(|_| !is_key) {
                 if let Some(&n) = anchor.get(id) {
                     let list = cited_by.entry(n).or_default();
                     if !list.contains(&claim.claim_id.as_str()) {
@@ -183,7 +200,7 @@ pub fn render_html(report: &Report, quotes: &[Quote]) -> String {
             }
             let _ = writeln!(
                 html,
-                "<span class=\"claim\" id=\"claim-{}\">{}</span><sup class=\"cite\">{cites}</sup>",
+                "<span class=\"claim\" id=\"{prefix}{}\">{}</span><sup class=\"cite\">{cites}</sup>",
                 escape(&claim.claim_id),
                 escape(claim.text.trim())
             );
@@ -237,7 +254,7 @@ pub fn render_html(report: &Report, quotes: &[Quote]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ReportClaim, ReportSection};
+    use crate::model::{KeyFindings, ReportClaim};
     use researchops_core::{SourceId, Verdict};
 
     fn report(title: &str, url: Option<&str>) -> (Report, Vec<Quote>) {
@@ -249,6 +266,7 @@ mod tests {
                 snippet_ids,
                 refs,
                 verdict: Verdict::Supported,
+                support: 1.0,
             };
         let reference = |number: usize, title: &str| Reference {
             number,
@@ -265,6 +283,9 @@ mod tests {
         };
         let report = Report {
             question: "Does <b>vitamin D</b> help?".into(),
+            finish_reason: "completed".into(),
+            key_findings: KeyFindings::default(),
+            removed_claims: Vec::new(),
             sections: vec![ReportSection {
                 title: "Bone & density".into(),
                 text: String::new(),
