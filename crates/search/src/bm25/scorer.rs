@@ -312,7 +312,10 @@ mod tests {
     #[test]
     fn length_normalisation_favours_the_shorter_document_only_when_b_is_positive() {
         let p = postings(&[
-            ("", "insulin resistance alpha beta gamma delta epsilon zeta eta theta"),
+            (
+                "",
+                "insulin resistance alpha beta gamma delta epsilon zeta eta theta",
+            ),
             ("", "insulin resistance"),
         ]);
         let normalised = p.scorer(Bm25Params {
