@@ -7,17 +7,20 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// nDCG@10 floor on the sample. Measured 0.8185 with the tuned defaults (the sample's 400
-/// documents make it easier than the full 5,183-document corpus); a regression in the
-/// analyser, the scorer or the metrics lands well below this.
-const SAMPLE_NDCG10_FLOOR: f64 = 0.78;
+/// nDCG@10 floor on the sample. Measured 0.8393 with the tuned defaults (0.8433 with k1 1.2,
+/// b 0.75, title ×2; the sample's 400 documents make it easier than the full 5,183-document
+/// corpus); a regression in the analyser, the scorer or the metrics lands below this.
+const SAMPLE_NDCG10_FLOOR: f64 = 0.80;
 
 fn sample(file: &str) -> String {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/scifact"))
-        .join(file)
-        .to_str()
-        .unwrap()
-        .to_owned()
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/scifact"
+    ))
+    .join(file)
+    .to_str()
+    .unwrap()
+    .to_owned()
 }
 
 fn eval_beir(cwd: &Path, args: &[&str]) -> Output {
@@ -137,18 +140,37 @@ fn dense_and_hybrid_modes_fail_with_one_clear_line() {
 fn bad_inputs_fail_naming_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad_qrels = dir.path().join("qrels.tsv");
-    std::fs::write(&bad_qrels, "query-id\tcorpus-id\tscore\n0\t31715818\t1\n0\t31715818\n")
-        .unwrap();
+    std::fs::write(
+        &bad_qrels,
+        "query-id\tcorpus-id\tscore\n0\t31715818\t1\n0\t31715818\n",
+    )
+    .unwrap();
     let bad_queries = dir.path().join("queries.jsonl");
-    std::fs::write(&bad_queries, "{\"_id\": \"0\", \"text\": \"x\"}\nnot json\n").unwrap();
+    std::fs::write(
+        &bad_queries,
+        "{\"_id\": \"0\", \"text\": \"x\"}\nnot json\n",
+    )
+    .unwrap();
     let bad_corpus = dir.path().join("corpus.jsonl");
-    std::fs::write(&bad_corpus, "{\"_id\": \"1\", \"title\": \"t\", \"text\": \"x\"}\n{\n").unwrap();
+    std::fs::write(
+        &bad_corpus,
+        "{\"_id\": \"1\", \"title\": \"t\", \"text\": \"x\"}\n{\n",
+    )
+    .unwrap();
     let missing = dir.path().join("missing.jsonl");
 
     let cases = [
         ("--qrels", &bad_qrels, format!("{}:3:", bad_qrels.display())),
-        ("--queries", &bad_queries, format!("{}:2:", bad_queries.display())),
-        ("--corpus", &bad_corpus, format!("{}: line 2", bad_corpus.display())),
+        (
+            "--queries",
+            &bad_queries,
+            format!("{}:2:", bad_queries.display()),
+        ),
+        (
+            "--corpus",
+            &bad_corpus,
+            format!("{}: line 2", bad_corpus.display()),
+        ),
         ("--corpus", &missing, missing.display().to_string()),
     ];
     for (flag, path, expected) in cases {

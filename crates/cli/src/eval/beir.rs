@@ -158,7 +158,11 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
         params.k1,
         params.b,
         params.title_boost,
-        if grid.len() > 1 { ", best nDCG@10 of the grid" } else { "" }
+        if grid.len() > 1 {
+            ", best nDCG@10 of the grid"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -275,7 +279,12 @@ fn evaluate(
     Ok(evaluation)
 }
 
-fn write_run(path: &Path, queries: &[&Query], rankings: &[Vec<Hit>], tag: &str) -> anyhow::Result<()> {
+fn write_run(
+    path: &Path,
+    queries: &[&Query],
+    rankings: &[Vec<Hit>],
+    tag: &str,
+) -> anyhow::Result<()> {
     if tag.is_empty() || tag.contains(char::is_whitespace) {
         bail!("--tag must be one word");
     }
@@ -297,10 +306,12 @@ fn write_run(path: &Path, queries: &[&Query], rankings: &[Vec<Hit>], tag: &str) 
 
 /// Non-empty lines of a text file with their 1-based numbers.
 fn lines(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read the line", path.display(), i + 1))?;
+        let line =
+            line.with_context(|| format!("{}:{}: cannot read the line", path.display(), i + 1))?;
         if !line.trim().is_empty() {
             out.push((i + 1, line));
         }
@@ -325,7 +336,11 @@ fn load_queries(path: &Path) -> anyhow::Result<Vec<Query>> {
             )
         })?;
         if !seen.insert(parsed.id.clone()) {
-            bail!("{}:{number}: duplicate query id {:?}", path.display(), parsed.id);
+            bail!(
+                "{}:{number}: duplicate query id {:?}",
+                path.display(),
+                parsed.id
+            );
         }
         queries.push(Query {
             id: parsed.id,
@@ -355,7 +370,10 @@ fn load_qrels(path: &Path) -> anyhow::Result<HashMap<String, HashMap<String, u32
             if index == 0 {
                 continue; // the header line
             }
-            bail!("{}:{number}: score {score:?} is not an integer", path.display());
+            bail!(
+                "{}:{number}: score {score:?} is not an integer",
+                path.display()
+            );
         };
         let relevance = u32::try_from(score.max(0)).unwrap_or(u32::MAX);
         qrels
@@ -382,8 +400,7 @@ mod tests {
     #[test]
     fn qrels_skip_the_header_and_accept_three_or_four_columns() {
         let qrels = load_qrels(
-            file("query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t2\n\n2 0 d3 1\n3\td4\t-1\n")
-                .path(),
+            file("query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\t2\n\n2 0 d3 1\n3\td4\t-1\n").path(),
         )
         .expect("qrels load");
         assert_eq!(qrels["1"]["d2"], 2);
@@ -395,7 +412,10 @@ mod tests {
     fn bad_qrels_lines_name_the_file_and_line() {
         let bad = file("query-id\tcorpus-id\tscore\n1\td1\t1\n1\td2\n");
         let error = load_qrels(bad.path()).expect_err("two columns").to_string();
-        assert!(error.contains(&format!("{}:3:", bad.path().display())), "{error}");
+        assert!(
+            error.contains(&format!("{}:3:", bad.path().display())),
+            "{error}"
+        );
         let bad = file("query-id\tcorpus-id\tscore\n1\td1\thigh\n");
         let error = load_qrels(bad.path()).expect_err("bad score").to_string();
         assert!(error.contains(":2: score \"high\""), "{error}");
@@ -404,8 +424,13 @@ mod tests {
     #[test]
     fn bad_query_lines_name_the_file_and_line() {
         let bad = file("{\"_id\": \"1\", \"text\": \"a\"}\n{\"_id\": 2, \"text\": \"b\"}\n");
-        let error = load_queries(bad.path()).expect_err("numeric id").to_string();
-        assert!(error.contains(&format!("{}:2:", bad.path().display())), "{error}");
+        let error = load_queries(bad.path())
+            .expect_err("numeric id")
+            .to_string();
+        assert!(
+            error.contains(&format!("{}:2:", bad.path().display())),
+            "{error}"
+        );
         let dup = file("{\"_id\": \"1\", \"text\": \"a\"}\n{\"_id\": \"1\", \"text\": \"b\"}\n");
         let error = load_queries(dup.path()).expect_err("duplicate").to_string();
         assert!(error.contains(":2: duplicate query id"), "{error}");
