@@ -6,7 +6,7 @@
 //! input counts once, at its best position.
 
 use crate::bm25::Hit;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The usual reciprocal rank fusion constant (Cormack, Clarke and Büttcher, 2009).
 pub const RRF_K: f32 = 60.0;
@@ -17,9 +17,9 @@ pub const RRF_K: f32 = 60.0;
 pub fn reciprocal_rank_fusion(lists: &[&[Hit]], k: f32, limit: usize) -> Vec<Hit> {
     let mut fused: HashMap<&str, f32> = HashMap::new();
     for list in lists {
-        let mut seen: HashMap<&str, ()> = HashMap::with_capacity(list.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(list.len());
         for (position, hit) in list.iter().enumerate() {
-            if seen.insert(hit.doc_id.as_str(), ()).is_some() {
+            if !seen.insert(hit.doc_id.as_str()) {
                 continue;
             }
             *fused.entry(hit.doc_id.as_str()).or_default() += 1.0 / (k + position as f32 + 1.0);

@@ -179,6 +179,12 @@ impl Embedder {
     }
 }
 
+/// The cache key of a text: SHA-256 of its UTF-8 bytes, lowercase hex (what
+/// `Store::embeddings_get`/`embeddings_put` take as `text_sha256`).
+pub fn text_sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 fn model_id(dir: &Path, config: &[u8], weights: &[u8]) -> String {
     let name = std::fs::canonicalize(dir)
         .ok()

@@ -233,6 +233,14 @@ fn embedding_is_deterministic_and_the_model_id_follows_the_files() {
 }
 
 #[test]
+fn the_cache_key_of_a_text_is_its_sha256() {
+    assert_eq!(
+        text_sha256("abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[test]
 fn texts_longer_than_the_limit_are_truncated_not_refused() {
     let (_dir, embedder) = tiny_embedder();
     // 200 words: more than the tiny model's 64 positions.
