@@ -93,7 +93,11 @@ impl Embedder {
         let config_bytes = read("config.json")?;
         let config: Config = serde_json::from_slice(&config_bytes)
             .map_err(|e| bad(format!("config.json is not a BERT configuration: {e}")))?;
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(bad(format!(
                 "config.json: hidden_size {} is not a multiple of num_attention_heads {}",
                 config.hidden_size, config.num_attention_heads
