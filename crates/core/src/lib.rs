@@ -6,6 +6,7 @@
 
 pub mod connector;
 pub mod decide;
+pub mod embedding;
 pub mod error;
 pub mod event;
 pub mod evidence;

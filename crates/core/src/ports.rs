@@ -16,7 +16,7 @@ use crate::run::{CreateRunOutcome, NewRun, Run, Stage};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 /// A run as a worker picks it up.
@@ -179,6 +179,23 @@ pub trait Store: Queue {
         id: RunId,
         run_after: DateTime<Utc>,
         reason: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Cached sentence vectors of `model` for the texts whose SHA-256 (lowercase hex) is listed, by
+    /// hash; texts never embedded are absent. Not tenant-scoped: a vector is a pure function of the
+    /// model and the text, so the cache is content-addressed and shared, like blobs (see
+    /// [`embedding`](crate::embedding)).
+    async fn embeddings_get(
+        &self,
+        model: &str,
+        text_sha256: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>, StoreError>;
+    /// Caches vectors of `model` by text hash, in one transaction. A hash already cached keeps its
+    /// first vector (the same model and text give the same vector). Not tenant-scoped, as above.
+    async fn embeddings_put(
+        &self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
     ) -> Result<(), StoreError>;
 }
 

@@ -33,6 +33,10 @@ pub type Row = Vec<serde_json::Value>;
 
 use ColumnKind::{Float, Id, Int, Json, Text, TimeMs};
 
+/// Tables `copy-store` leaves behind: caches of pure functions of content, rebuilt on demand
+/// (`embeddings`: sentence vectors by model and text hash). Every other table is in [`TABLES`].
+pub const NOT_COPIED: &[&str] = &["embeddings"];
+
 /// Every table, parents before children.
 pub const TABLES: &[TableSpec] = &[
     TableSpec {

@@ -1,5 +1,5 @@
-//! The crate's error type. Apart from [`SearchError::InvalidFingerprint`] (a caller bug),
-//! every failure is an internal fault (an unwritable index directory, a tantivy error): bad
+//! The crate's error type. Apart from [`SearchError::InvalidFingerprint`],
+//! [`SearchError::DimensionMismatch`] and [`SearchError::NonFiniteVector`] (caller bugs), every failure is an internal fault (an unwritable index directory, a tantivy error): bad
 //! *input text* never produces an error, it produces empty results.
 
 use std::path::PathBuf;
@@ -22,6 +22,19 @@ pub enum SearchError {
     /// The caller passed a fingerprint that is not usable as a directory name.
     #[error("index fingerprint {0:?} must be a non-empty name without '/', '\\' or a leading '.'")]
     InvalidFingerprint(String),
+    /// A vector's width differs from the dense index's.
+    #[error("vector for {doc_id} has {found} dimensions, expected {expected}")]
+    DimensionMismatch {
+        /// The index's width.
+        expected: usize,
+        /// The vector's width.
+        found: usize,
+        /// The document (or `(query)`).
+        doc_id: String,
+    },
+    /// A document vector holds NaN or infinity.
+    #[error("vector for {0} holds a non-finite value")]
+    NonFiniteVector(String),
     /// An index on disk does not have the expected shape (missing field, stored value, ...).
     #[error("search index at {path} is unusable: {reason}")]
     Corrupt {

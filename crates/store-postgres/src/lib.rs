@@ -24,6 +24,7 @@
 //!   worker's row locks cannot keep its expired job from being rescued.
 //! - **Secrets.** No error message contains the connection URL or its password.
 
+mod embeddings;
 mod evidence;
 mod execution;
 mod notify;
@@ -503,6 +504,22 @@ impl researchops_core::Store for PgStore {
         reason: &str,
     ) -> Result<(), StoreError> {
         execution::defer_run(self, lease, id, run_after, reason).await
+    }
+
+    async fn embeddings_get(
+        &self,
+        model: &str,
+        text_sha256: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, StoreError> {
+        embeddings::get(&self.pool, model, text_sha256).await
+    }
+
+    async fn embeddings_put(
+        &self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        embeddings::put(&self.pool, model, vectors).await
     }
 }
 

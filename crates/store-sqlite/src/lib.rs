@@ -6,6 +6,7 @@
 //! business rules (the state machine, validation) come from `researchops-core`.
 
 mod batch;
+mod embeddings;
 mod execution;
 mod hints;
 mod projects;
@@ -379,5 +380,21 @@ impl researchops_core::Store for SqliteStore {
         reason: &str,
     ) -> Result<(), StoreError> {
         execution::defer_run(self, lease, id, run_after, reason).await
+    }
+
+    async fn embeddings_get(
+        &self,
+        model: &str,
+        text_sha256: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, StoreError> {
+        embeddings::get(self, model, text_sha256).await
+    }
+
+    async fn embeddings_put(
+        &self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        embeddings::put(self, model, vectors).await
     }
 }

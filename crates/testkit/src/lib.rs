@@ -43,6 +43,7 @@ macro_rules! store_conformance_tests {
             projects_with_active_runs_cannot_be_deleted_and_deletion_cascades,
             noop_jobs_complete_in_batches_and_stale_completions_are_fenced,
             claims_take_jobs_from_their_own_lane_only,
+            embeddings_are_cached_by_model_and_text_hash,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {

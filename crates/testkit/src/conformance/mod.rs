@@ -1,11 +1,13 @@
 //! The store conformance suite: each function is one behaviour, asserted through the `Store` and
 //! `Queue` traits only. Backends run all of them via `store_conformance_tests!`.
 
+mod embeddings;
 mod execution;
 mod projects;
 mod queue;
 mod runs;
 
+pub use embeddings::*;
 pub use execution::*;
 pub use projects::*;
 pub use queue::*;

@@ -244,4 +244,18 @@ impl Store for FlakyEvents {
     ) -> Result<(), StoreError> {
         self.inner.defer_run(lease, id, run_after, reason).await
     }
+    async fn embeddings_get(
+        &self,
+        model: &str,
+        text_sha256: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, StoreError> {
+        self.inner.embeddings_get(model, text_sha256).await
+    }
+    async fn embeddings_put(
+        &self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        self.inner.embeddings_put(model, vectors).await
+    }
 }
