@@ -18,7 +18,7 @@ async fn a_run_goes_through_all_stages_to_a_cited_report() {
     assert_eq!(run["finish_reason"], "completed");
     assert_eq!(run["current_stage"], "export");
     assert!(run["started_at"].is_string() && run["finished_at"].is_string());
-    assert_eq!(run["artifacts"].as_array().unwrap().len(), 4);
+    assert_eq!(run["artifacts"].as_array().unwrap().len(), 6);
 
     let events = app.events(&run_id).await;
     let starts: Vec<&str> = events
