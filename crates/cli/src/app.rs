@@ -3,7 +3,9 @@
 
 use crate::config::{CorpusArgs, StorageArgs};
 use anyhow::Context;
-use researchops_core::{BlobStore, Connector, Connectors, Store};
+use researchops_core::{BlobStore, Connector, Connectors, Embedder, Store};
+use researchops_search::embed::{Embedder as Model, MODEL_DIR_ENV};
+use researchops_worker::CachedEmbedder;
 use researchops_sources::{LocalConnector, LocalSearch};
 use researchops_store_postgres::{PgOptions, PgStore};
 use researchops_store_sqlite::{Durability, SqliteStore};
@@ -142,6 +144,26 @@ pub fn open_connectors(corpus: &CorpusArgs, data_dir: &Path) -> anyhow::Result<C
     );
     let local: Arc<dyn Connector> = Arc::new(LocalConnector::new(Arc::new(local)));
     Ok(Connectors::new([local]))
+}
+
+/// The sentence model named by `RESEARCHOPS_EMBED_MODEL_DIR`, its vectors cached in `store`; `None`
+/// when the variable is unset or empty (the pipeline then works lexically). A variable naming a
+/// missing or unusable directory is an error, so a typo cannot silently turn embeddings off.
+pub async fn open_embedder(store: &Arc<dyn Store>) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    let started = std::time::Instant::now();
+    let model = tokio::task::spawn_blocking(Model::from_env)
+        .await
+        .context("the model loading task failed")?
+        .with_context(|| format!("{MODEL_DIR_ENV} names an unusable model"))?;
+    Ok(model.map(|model| {
+        tracing::info!(
+            model = model.model_id(),
+            dim = model.dim(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "embedding model loaded"
+        );
+        Arc::new(CachedEmbedder::new(Arc::new(model), store.clone())) as Arc<dyn Embedder>
+    }))
 }
 
 #[cfg(test)]

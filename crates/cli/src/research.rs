@@ -6,7 +6,7 @@
 //! from that lane only, so a `serve` sharing the data directory never executes the CLI's run, and the
 //! CLI never executes the server's queued runs against its own corpus.
 
-use crate::app::{open_connectors, open_storage};
+use crate::app::{open_connectors, open_embedder, open_storage};
 use crate::config::{CorpusArgs, StorageArgs, WorkerArgs};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -197,10 +197,12 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
         CreateRunOutcome::Created(id) | CreateRunOutcome::Existing(id, _) => id,
     };
     let shutdown = CancellationToken::new();
+    let embedder = open_embedder(&store).await?;
     let worker = Worker::new(
         store.clone(),
         storage.blobs.clone(),
         connectors,
+        embedder,
         worker_config,
     );
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));

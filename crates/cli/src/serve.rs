@@ -2,7 +2,7 @@
 //! graceful shutdown on SIGTERM / Ctrl-C: stop accepting and claiming, end SSE streams, let running
 //! stages finish within the grace period and hand unfinished runs back to the queue.
 
-use crate::app::{open_connectors, open_storage};
+use crate::app::{open_connectors, open_embedder, open_storage};
 use crate::config::{CorpusArgs, HttpArgs, StorageArgs, WorkerArgs};
 use anyhow::Context;
 use clap::Args;
@@ -99,11 +99,17 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
         shutdown.clone(),
     );
     let router = researchops_http::router(AppState::new(app));
+    let embedder = if slots > 0 {
+        open_embedder(&storage.store).await?
+    } else {
+        None
+    };
     let workers = (slots > 0).then(|| {
         let worker = Worker::new(
             storage.store.clone(),
             storage.blobs.clone(),
             connectors.clone(),
+            embedder,
             worker_config,
         );
         tokio::spawn(worker.run(shutdown.clone()))
@@ -157,7 +163,8 @@ pub async fn run_worker(args: WorkerCommandArgs) -> anyhow::Result<()> {
     });
     tracing::info!(storage = %storage.description, workers = slots, "researchops worker started");
     println!("researchops worker started");
-    Worker::new(storage.store, storage.blobs, connectors, config)
+    let embedder = open_embedder(&storage.store).await?;
+    Worker::new(storage.store, storage.blobs, connectors, embedder, config)
         .run(shutdown)
         .await;
     Ok(())

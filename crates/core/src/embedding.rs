@@ -1,4 +1,5 @@
-//! The embedding cache's value type and its byte encoding, shared by both store backends.
+//! The [`Embedder`] port (sentence vectors for the pipeline's relevance decisions) and the embedding
+//! cache's byte encoding, shared by both store backends.
 //!
 //! A sentence vector is a pure function of the model and the text, like a content-addressed blob:
 //! cached vectors are keyed by `(model id, sha256 of the text)` and belong to no tenant. Two tenants
@@ -6,6 +7,29 @@
 //! content itself and only a caller that already holds the text can ask for it.
 
 use crate::error::StoreError;
+use async_trait::async_trait;
+
+/// Sentence vectors for texts, one model for every call. Implementations cache by content (the
+/// worker's caches in the store) and compute off the async runtime; without a model configured there
+/// is no `Embedder` and the pipeline works lexically.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Identifies the model and its weights (the cache key; recorded in the run's outputs).
+    fn model_id(&self) -> &str;
+    /// One unit-length vector per text, in order; the same text always gives the same vector.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// Why vectors could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The cache could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The model failed on the input.
+    #[error("embedding model failed: {0}")]
+    Model(String),
+}
 
 /// A vector as stored: `dim` little-endian `f32` values, back to back.
 pub fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {

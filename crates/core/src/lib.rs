@@ -24,6 +24,7 @@ pub mod transfer;
 pub use connector::{
     Connector, ConnectorError, Connectors, FoundDocument, RawContent, SearchQuery,
 };
+pub use embedding::{EmbedError, Embedder};
 pub use error::{ErrorCode, StoreError};
 pub use event::{EventLevel, EventType, NewEvent, RunEvent};
 pub use evidence::{

@@ -21,7 +21,7 @@ mod relevance;
 mod retrieve;
 
 use model::Evidence;
-use researchops_core::{BlobStore, FailureCode, NewEvent, Run, Stage, StageCommit};
+use researchops_core::{BlobStore, Embedder, FailureCode, NewEvent, Run, Stage, StageCommit};
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,8 @@ pub struct StageContext<'a> {
     pub outputs: &'a BTreeMap<Stage, serde_json::Value>,
     /// Enabled connectors.
     pub connectors: &'a Connectors,
+    /// Sentence vectors, when a model is configured; without one every decision is lexical.
+    pub embedder: Option<&'a dyn Embedder>,
     /// Where snapshot bytes and artifacts go.
     pub blobs: &'a dyn BlobStore,
     /// Progress sink.

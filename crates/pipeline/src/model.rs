@@ -94,6 +94,9 @@ pub struct RetrieveOutput {
     /// Fingerprint of the fixed content searched: the one connector's that has one (the local
     /// corpus), or a hash over `name:fingerprint` lines when several have one; `None` for none.
     pub corpus_fingerprint: Option<String>,
+    /// The sentence model whose cosines joined the relevance decision (`None`: lexical only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_model: Option<String>,
     /// Kept documents, best first.
     pub documents: Vec<RetrievedDoc>,
 }

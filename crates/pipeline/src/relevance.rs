@@ -6,7 +6,13 @@
 //! rarity among the gathered documents (a term no document contains weighs most, so a question whose
 //! key words appear nowhere cannot be answered), and the document's share of that weight must reach
 //! [`MIN_COVERAGE`]. Kept counts are never padded: `max_sources` is a ceiling applied afterwards.
-//! This module computes; it reads no store and knows no connector.
+//!
+//! With sentence embeddings, lexical and dense evidence must agree: a document that passes on its
+//! words is kept only if its meaning is also close to the question's ([`DENSE_AGREE`]), and a document
+//! that says the same thing in other words (close in meaning to the question, within
+//! [`DENSE_MARGIN`] of the closest document, covering some of its terms) is kept although it misses
+//! the lexical floor. Cosines of one model are on one scale whatever the source, so these thresholds
+//! hold for any run's documents. This module computes; it reads no store and knows no connector.
 
 use researchops_search::text::analyze_spans;
 use std::collections::{HashMap, HashSet};
@@ -20,6 +26,14 @@ pub(crate) const MIN_COVERAGE: f32 = 0.4;
 const SAMPLE_FACTOR: f32 = 10.0;
 /// Near-misses named when nothing passes.
 const NEAR_MISSES: usize = 3;
+/// With embeddings, a lexically passing document needs at least this cosine with the question.
+pub(crate) const DENSE_AGREE: f32 = 0.3;
+/// A document missing the lexical floor is kept on meaning when its cosine reaches this…
+pub(crate) const DENSE_STRONG: f32 = 0.6;
+/// …is within this of the closest document's cosine…
+pub(crate) const DENSE_MARGIN: f32 = 0.1;
+/// …and covers at least this share of the question's term weight.
+pub(crate) const DENSE_MIN_COVERAGE: f32 = 0.2;
 
 /// Question words that frame a question rather than name its subject (stems).
 const FRAME_TERMS: &[&str] = &[
@@ -61,6 +75,21 @@ pub(crate) struct Scored {
     pub terms: HashSet<String>,
     /// BM25 score in the run's own index of the gathered documents.
     pub score: f32,
+    /// Cosine between the document's and the question's embeddings, when embeddings are on.
+    pub dense: Option<f32>,
+}
+
+/// How one document fared, in input order (reported in the `retrieve` stage's relevance event).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub(crate) struct Judged {
+    /// Share of the question's key-term weight the document contains.
+    pub coverage: f32,
+    /// Key terms it contains.
+    pub matched: usize,
+    /// Its BM25 score over the best one's.
+    pub relative_score: f32,
+    /// Whether it passed.
+    pub kept: bool,
 }
 
 /// A document that came closest without passing.
@@ -81,6 +110,8 @@ pub(crate) struct Decision {
     pub key_terms: Vec<KeyTerm>,
     /// The closest rejected documents when nothing passes (empty otherwise).
     pub near_misses: Vec<NearMiss>,
+    /// Every document's signals and outcome, in input order.
+    pub judged: Vec<Judged>,
 }
 
 /// The question's content terms with the word each came from, first occurrence, frame words dropped
@@ -138,39 +169,61 @@ pub(crate) fn decide(question: &str, docs: &[Scored]) -> Decision {
     let sets: Vec<&HashSet<String>> = docs.iter().map(|d| &d.terms).collect();
     let key_terms = weigh_terms(&terms, &sets);
     let best = docs.iter().map(|d| d.score).fold(0.0f32, f32::max);
-    let need_terms = key_terms.len().min(2);
-    let judged: Vec<(usize, f32, bool)> = docs
+    let best_dense = docs
         .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let cov = coverage(&key_terms, &d.terms);
+        .filter_map(|d| d.dense)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let need_terms = key_terms.len().min(2);
+    let judged: Vec<Judged> = docs
+        .iter()
+        .map(|d| {
+            let coverage = coverage(&key_terms, &d.terms);
             let matched = key_terms
                 .iter()
                 .filter(|t| d.terms.contains(&t.stem))
                 .count();
-            let passes = best > 0.0
-                && d.score >= SCORE_FLOOR * best
-                && cov >= MIN_COVERAGE
+            let relative_score = if best > 0.0 { d.score / best } else { 0.0 };
+            let lexical = best > 0.0
+                && relative_score >= SCORE_FLOOR
+                && coverage >= MIN_COVERAGE
                 && matched >= need_terms;
-            (i, cov, passes)
+            let kept = match d.dense {
+                None => lexical,
+                Some(dense) => {
+                    (lexical && dense >= DENSE_AGREE)
+                        || (dense >= DENSE_STRONG
+                            && dense >= best_dense - DENSE_MARGIN
+                            && coverage >= DENSE_MIN_COVERAGE
+                            && matched >= 1)
+                }
+            };
+            Judged {
+                coverage,
+                matched,
+                relative_score,
+                kept,
+            }
         })
         .collect();
-    let by_relevance = |a: &(usize, f32, bool), b: &(usize, f32, bool)| {
-        let (sa, sb) = (
-            docs[a.0].score / best.max(f32::EPSILON),
-            docs[b.0].score / best.max(f32::EPSILON),
-        );
-        (sb + b.1).total_cmp(&(sa + a.1)).then(a.0.cmp(&b.0))
+    // Most relevant first: relative score plus coverage, plus the cosine relative to the closest
+    // document when embeddings are on; ties by input position.
+    let strength = |i: usize| {
+        let dense = match docs[i].dense {
+            Some(d) if best_dense > 0.0 => d / best_dense,
+            _ => 0.0,
+        };
+        judged[i].relative_score + judged[i].coverage + dense
     };
-    let mut kept: Vec<(usize, f32, bool)> = judged.iter().copied().filter(|j| j.2).collect();
+    let by_relevance = |a: &usize, b: &usize| strength(*b).total_cmp(&strength(*a)).then(a.cmp(b));
+    let mut kept: Vec<usize> = (0..docs.len()).filter(|&i| judged[i].kept).collect();
     kept.sort_by(by_relevance);
     let near_misses = if kept.is_empty() {
-        let mut rejected = judged.clone();
+        let mut rejected: Vec<usize> = (0..docs.len()).collect();
         rejected.sort_by(by_relevance);
         rejected
             .into_iter()
             .take(NEAR_MISSES)
-            .map(|(index, _, _)| NearMiss {
+            .map(|index| NearMiss {
                 index,
                 missing: key_terms
                     .iter()
@@ -183,9 +236,10 @@ pub(crate) fn decide(question: &str, docs: &[Scored]) -> Decision {
         Vec::new()
     };
     Decision {
-        kept: kept.into_iter().map(|(i, _, _)| i).collect(),
+        kept,
         key_terms,
         near_misses,
+        judged,
     }
 }
 
@@ -243,6 +297,7 @@ mod tests {
             title: title.into(),
             terms: analyze(&format!("{title} {text}")).into_iter().collect(),
             score,
+            dense: None,
         }
     }
 
@@ -339,6 +394,41 @@ mod tests {
         assert!(weighted[0].weight > weighted[1].weight);
         assert!((coverage(&weighted, &a) - 1.0).abs() < 1e-6);
         assert!(coverage(&weighted, &b) < 0.5);
+    }
+
+    #[test]
+    fn with_embeddings_words_and_meaning_must_agree() {
+        let with = |mut d: Scored, dense: f32| {
+            d.dense = Some(dense);
+            d
+        };
+        let docs = vec![
+            // Passes on words, close in meaning: kept.
+            with(
+                doc("Vitamin D and bone density", "supplementation raised bone density", 9.0),
+                0.72,
+            ),
+            // Passes on words, far in meaning (the words are there, the subject is not): dropped.
+            with(
+                doc("Vitamin supplementation in bone marrow", "density of cells", 8.0),
+                0.12,
+            ),
+            // Misses the lexical floor but says the same in other words: kept.
+            with(
+                doc("Cholecalciferol and skeletal mass", "vitamin supplementation and fracture", 2.0),
+                0.66,
+            ),
+            // Close in meaning but shares no key term: dropped.
+            with(doc("Skeletal health", "calcium intake", 1.0), 0.65),
+        ];
+        let decision = decide(
+            "Does vitamin D supplementation affect bone mineral density?",
+            &docs,
+        );
+        assert_eq!(decision.kept, vec![0, 2]);
+        assert_eq!(decision.judged.len(), 4);
+        assert!(decision.judged[1].relative_score > SCORE_FLOOR);
+        assert!(!decision.judged[1].kept && !decision.judged[3].kept);
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
     }
     let gathered = dedupe_and_rank(candidates, usize::MAX);
     let examined = gathered.len();
-    let kept = relevant(cx, &question, gathered, keep)?;
+    let kept = relevant(cx, &question, gathered, keep).await?;
     if kept.as_ref().is_err() && transient_failures > 0 {
         return Err(StageError::Retryable(format!(
             "no relevant evidence yet: {transient_failures} of the selected sources could not be reached"
@@ -146,6 +146,7 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
     let output = RetrieveOutput {
         query: question,
         corpus_fingerprint: combined_fingerprint(&fingerprints),
+        embedding_model: cx.embedder.map(|e| e.model_id().to_owned()),
         documents,
     };
     Ok(StageCommit {
@@ -157,8 +158,9 @@ pub(crate) async fn retrieve(cx: &StageContext<'_>) -> Result<StageCommit, Stage
 }
 
 /// The gathered documents that address the question, most relevant first, at most `keep`; or, when
-/// none does, the `no_evidence` message.
-fn relevant(
+/// none does, the `no_evidence` message. Every document's signals go out in one `log` event, so a
+/// reader can see why each was kept or dropped.
+async fn relevant(
     cx: &StageContext<'_>,
     question: &str,
     gathered: Vec<Candidate>,
@@ -178,18 +180,28 @@ fn relevant(
     {
         scores[i] = score;
     }
+    let dense = match cx.embedder {
+        Some(embedder) if !texts.is_empty() => {
+            Some(question_cosines(embedder, question, &texts).await?)
+        }
+        _ => None,
+    };
+    cx.checkpoint()?;
     let scored: Vec<Scored> = gathered
         .iter()
         .zip(&texts)
         .zip(scores)
-        .map(|((c, text), score)| Scored {
+        .enumerate()
+        .map(|(i, ((c, text), score))| Scored {
             title: c.doc.title.clone(),
             terms: analyze(text).into_iter().collect(),
             score,
+            dense: dense.as_ref().map(|d| d[i]),
         })
         .collect();
     cx.checkpoint()?;
     let decision = relevance::decide(question, &scored);
+    cx.progress.emit(relevance_event(&gathered, &scored, &decision));
     if decision.kept.is_empty() {
         return Ok(Err(relevance::no_evidence_message(
             &cx.run.sources,
@@ -205,6 +217,59 @@ fn relevant(
         .take(keep)
         .filter_map(|&i| slots[i].take())
         .collect()))
+}
+
+/// Cosine of each text's embedding with the question's (vectors are unit length).
+pub(crate) async fn question_cosines(
+    embedder: &dyn researchops_core::Embedder,
+    question: &str,
+    texts: &[String],
+) -> Result<Vec<f32>, StageError> {
+    let mut inputs = Vec::with_capacity(texts.len() + 1);
+    inputs.push(question.to_owned());
+    inputs.extend(texts.iter().cloned());
+    let vectors = embedder.embed(&inputs).await.map_err(|e| match e {
+        researchops_core::EmbedError::Store(e) => StageError::from_store(e),
+        researchops_core::EmbedError::Model(reason) => StageError::internal(reason),
+    })?;
+    let (query, docs) = vectors
+        .split_first()
+        .ok_or_else(|| StageError::internal("the embedder returned no vectors"))?;
+    Ok(docs
+        .iter()
+        .map(|d| d.iter().zip(query).map(|(a, b)| a * b).sum())
+        .collect())
+}
+
+/// The `log` event listing every gathered document's relevance signals and whether it was kept.
+fn relevance_event(gathered: &[Candidate], scored: &[Scored], decision: &relevance::Decision) -> NewEvent {
+    let documents: Vec<serde_json::Value> = gathered
+        .iter()
+        .zip(scored)
+        .zip(&decision.judged)
+        .map(|((c, s), j)| {
+            serde_json::json!({
+                "connector": c.connector,
+                "external_id": c.doc.external_id,
+                "score": s.score,
+                "relative_score": j.relative_score,
+                "coverage": j.coverage,
+                "matched_terms": j.matched,
+                "dense": s.dense,
+                "kept": j.kept,
+            })
+        })
+        .collect();
+    let kept = decision.judged.iter().filter(|j| j.kept).count();
+    NewEvent::info(
+        EventType::Log,
+        Some(Stage::Retrieve),
+        format!("relevance: {kept} of {} documents address the question", gathered.len()),
+    )
+    .with_payload(serde_json::json!({
+        "key_terms": decision.key_terms.iter().map(|t| &t.word).collect::<Vec<_>>(),
+        "documents": documents,
+    }))
 }
 
 /// Stores a kept document's raw bytes and text (one blob when they are the same bytes) and records

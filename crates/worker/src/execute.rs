@@ -219,6 +219,7 @@ impl Worker {
                 run: run.clone(),
                 outputs: outputs.clone(),
                 connectors: self.connectors.clone(),
+                embedder: self.embedder.clone(),
                 blobs: self.blobs.clone(),
                 stages: self.stages.clone(),
                 progress: events.clone(),

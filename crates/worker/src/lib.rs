@@ -7,10 +7,13 @@
 //! be timed out, canceled or abandoned (its result is then discarded).
 
 mod backoff;
+mod embedding;
 mod execute;
 mod stage;
 
-use researchops_core::{BlobStore, JobKind, JobOutcome, Lane, Lease, Store, StoreError};
+use researchops_core::{
+    BlobStore, Embedder, JobKind, JobOutcome, Lane, Lease, Store, StoreError,
+};
 use researchops_pipeline::{Connectors, ResearchPipeline, Stages};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::backoff;
+pub use embedding::CachedEmbedder;
 pub use stage::StageDelay;
 
 /// Tunables; every interval is configurable so tests can shorten them.
@@ -88,22 +92,26 @@ pub struct Worker {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) connectors: Connectors,
+    pub(crate) embedder: Option<Arc<dyn Embedder>>,
     pub(crate) stages: Arc<dyn Stages>,
     pub(crate) config: WorkerConfig,
 }
 
 impl Worker {
-    /// A worker over the given ports.
+    /// A worker over the given ports; `embedder`, when there is one, lets the pipeline weigh
+    /// relevance by meaning as well as by words.
     pub fn new(
         store: Arc<dyn Store>,
         blobs: Arc<dyn BlobStore>,
         connectors: Connectors,
+        embedder: Option<Arc<dyn Embedder>>,
         config: WorkerConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
             blobs,
             connectors,
+            embedder,
             stages: Arc::new(ResearchPipeline),
             config,
         })
@@ -120,6 +128,7 @@ impl Worker {
             store,
             blobs,
             connectors: Connectors::default(),
+            embedder: None,
             stages,
             config,
         })

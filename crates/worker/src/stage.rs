@@ -5,7 +5,7 @@
 //!
 //! Also the buffer that collects a stage's progress events until the executor stores them.
 
-use researchops_core::{BlobStore, NewEvent, Run, Stage, StageCommit};
+use researchops_core::{BlobStore, Embedder, NewEvent, Run, Stage, StageCommit};
 use researchops_pipeline::{Connectors, Progress, StageContext, StageError, Stages};
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -47,6 +47,7 @@ pub(crate) struct StageInputs {
     pub run: Run,
     pub outputs: Arc<BTreeMap<Stage, serde_json::Value>>,
     pub connectors: Connectors,
+    pub embedder: Option<Arc<dyn Embedder>>,
     pub blobs: Arc<dyn BlobStore>,
     pub stages: Arc<dyn Stages>,
     pub progress: Arc<EventBuffer>,
@@ -80,6 +81,7 @@ fn run(handle: &tokio::runtime::Handle, stage: Stage, inputs: StageInputs) -> St
         run,
         outputs,
         connectors,
+        embedder,
         blobs,
         stages,
         progress,
@@ -90,6 +92,7 @@ fn run(handle: &tokio::runtime::Handle, stage: Stage, inputs: StageInputs) -> St
         run: &run,
         outputs: &outputs,
         connectors: &connectors,
+        embedder: embedder.as_deref(),
         blobs: blobs.as_ref(),
         progress: progress.as_ref(),
         cancel: &cancel,

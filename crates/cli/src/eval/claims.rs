@@ -18,7 +18,7 @@
 //! run tallies. Off-topic questions (`--offtopic`) are scored by abstention: the share that ends
 //! `no_evidence`.
 
-use crate::app::{Storage, open_storage};
+use crate::app::{Storage, open_embedder, open_storage};
 use crate::config::{StorageArgs, WorkerArgs};
 use crate::research::LOCAL_TENANT;
 use anyhow::Context;
@@ -60,6 +60,11 @@ pub struct ClaimsArgs {
     /// Print the figures as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Write one JSON line per question to FILE: how its run ended (with the failure reason), the
+    /// documents retrieved (best first), the documents cited and the gold documents — for finding
+    /// where a gold document was lost.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     #[command(flatten)]
     pub worker: WorkerArgs,
 }
@@ -184,6 +189,25 @@ pub struct Cited {
     pub sentences: BTreeSet<(String, String)>,
 }
 
+/// How one question's run went, as `--trace` writes it.
+#[derive(Clone, Debug, Default, Serialize)]
+struct RunTrace {
+    question: String,
+    /// The claim's id (absent for off-topic questions).
+    claim_id: Option<String>,
+    ending: &'static str,
+    /// Why the run failed, when it did.
+    failure: Option<String>,
+    /// Corpus ids of the documents `retrieve` kept, best first.
+    retrieved: Vec<String>,
+    /// Corpus ids of the documents the report cites.
+    cited: Vec<String>,
+    /// Corpus ids of the claim's gold documents.
+    gold: Vec<String>,
+    /// The `retrieve` stage's relevance signals for every gathered document (its event payload).
+    relevance: Option<serde_json::Value>,
+}
+
 /// Run tallies.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct RunCounts {
@@ -193,6 +217,16 @@ pub struct RunCounts {
     pub no_evidence: usize,
     /// Runs that failed otherwise (or were canceled).
     pub failed: usize,
+}
+
+impl Ending {
+    fn label(self) -> &'static str {
+        match self {
+            Ending::Succeeded => "succeeded",
+            Ending::NoEvidence => "no_evidence",
+            Ending::Failed => "failed",
+        }
+    }
 }
 
 impl RunCounts {
@@ -321,6 +355,15 @@ fn gold_sentences(
     gold
 }
 
+fn write_trace(path: &Path, traces: &[RunTrace]) -> anyhow::Result<()> {
+    let mut out = String::new();
+    for trace in traces {
+        out.push_str(&serde_json::to_string(trace)?);
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn ratio(numerator: usize, denominator: usize) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
@@ -404,8 +447,19 @@ pub async fn evaluate(args: ClaimsArgs) -> anyhow::Result<ClaimsFigures> {
     let (mut document_hits, mut rationale_hits, mut gold_cited, mut cited, mut reports) =
         (0, 0, 0, 0, 0);
     let mut seconds = Vec::new();
-    for (index, (ending, run_seconds, cited_by_run)) in ends.iter().enumerate() {
-        seconds.extend(*run_seconds);
+    let mut traces = Vec::new();
+    for (index, (ending, run_seconds, cited_by_run, trace)) in ends.into_iter().enumerate() {
+        let ending = &ending;
+        let cited_by_run = &cited_by_run;
+        seconds.extend(run_seconds);
+        if args.trace.is_some() {
+            let mut trace = trace;
+            if let (Some(claim), Some(claim_gold)) = (claims.get(index), gold.get(index)) {
+                trace.claim_id = Some(claim.id.clone());
+                trace.gold = claim_gold.keys().cloned().collect();
+            }
+            traces.push(trace);
+        }
         let Some(claim_gold) = gold.get(index) else {
             offtopic_runs.add(*ending);
             continue;
@@ -422,6 +476,9 @@ pub async fn evaluate(args: ClaimsArgs) -> anyhow::Result<ClaimsFigures> {
             gold_cited += result.gold_cited;
             cited += result.cited;
         }
+    }
+    if let Some(path) = &args.trace {
+        write_trace(path, &traces)?;
     }
     seconds.sort_by(f64::total_cmp);
     let claims_with_gold = gold.iter().filter(|g| !g.is_empty()).count();
@@ -455,7 +512,7 @@ async fn execute(
     lane: Lane,
     args: &ClaimsArgs,
     questions: &[&str],
-) -> anyhow::Result<Vec<(Ending, Option<f64>, Cited)>> {
+) -> anyhow::Result<Vec<(Ending, Option<f64>, Cited, RunTrace)>> {
     let store = storage.store.clone();
     let tenant: TenantId = LOCAL_TENANT
         .parse()
@@ -497,10 +554,12 @@ async fn execute(
         }
     });
     let shutdown = CancellationToken::new();
+    let embedder = open_embedder(&store).await?;
     let worker = Worker::new(
         store.clone(),
         storage.blobs.clone(),
         connectors,
+        embedder,
         worker_config,
     );
     let worker_task = tokio::spawn(worker.run(shutdown.clone()));
@@ -534,7 +593,38 @@ async fn execute(
         } else {
             Cited::default()
         };
-        ends.push((ending, seconds, cited));
+        let mut trace = RunTrace {
+            question: run.question.clone(),
+            ending: ending.label(),
+            failure: run.failure_reason.clone(),
+            cited: cited.documents.iter().cloned().collect(),
+            ..RunTrace::default()
+        };
+        if args.trace.is_some() {
+            let found = async {
+                let mut evidence = store.list_evidence(tenant, *id).await?;
+                evidence.sort_by_key(|r| r.source.rank);
+                let events = store.list_events(tenant, *id, None, 10_000).await?;
+                Ok::<_, researchops_core::StoreError>((evidence, events))
+            };
+            match found.await {
+                Ok((evidence, events)) => {
+                    trace.retrieved = evidence.into_iter().map(|r| r.source.external_id).collect();
+                    trace.relevance = events
+                        .into_iter()
+                        .find(|e| {
+                            e.stage == Some(researchops_core::Stage::Retrieve)
+                                && e.payload.get("documents").is_some()
+                        })
+                        .map(|e| e.payload);
+                }
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            }
+        }
+        ends.push((ending, seconds, cited, trace));
         if (done + 1) % 50 == 0 {
             eprintln!("eval: {}/{} runs finished", done + 1, ids.len());
         }
