@@ -25,7 +25,7 @@ if [ "${RESEARCHOPS_TEST_S3:-}" = "skip" ]; then
 fi
 if [ "${RESEARCHOPS_TEST_EMBED:-}" = "skip" ]; then
     echo "note: RESEARCHOPS_TEST_EMBED=skip: the tests on the real embedding model are left out" >&2
-    filters+=("(package(researchops-search) & test(minilm))")
+    filters+=("test(minilm)")
 fi
 filter_args=()
 if [ "${#filters[@]}" -gt 0 ]; then

@@ -32,6 +32,8 @@ fn eval_beir(cwd: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+const MODEL_DIR_ENV: &str = "RESEARCHOPS_EMBED_MODEL_DIR";
+
 fn sample_args() -> Vec<String> {
     vec![
         "--corpus".into(),
@@ -122,18 +124,66 @@ fn bm25_on_the_sample_scores_above_the_floor_and_writes_a_well_formed_run_file()
 }
 
 #[test]
-fn dense_and_hybrid_modes_fail_with_one_clear_line() {
+fn dense_and_hybrid_modes_without_the_model_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     for mode in ["dense", "hybrid"] {
         let mut args = sample_args();
         args.extend(["--mode".into(), mode.into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = eval_beir(dir.path(), &args);
+        let out = Command::new(env!("CARGO_BIN_EXE_researchops"))
+            .args(["eval", "beir"])
+            .args(&args)
+            .env_remove(MODEL_DIR_ENV)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains("RESEARCHOPS_EMBED_MODEL_DIR"), "{stderr}");
     }
+}
+
+/// The real all-MiniLM-L6-v2 over the sample: dense retrieval works on its own, fusing it with
+/// BM25 ranks better than BM25 alone, and the corpus vectors are written once and read back.
+/// Fails without the model unless `RESEARCHOPS_TEST_EMBED=skip` (see `scripts/test.sh`).
+#[test]
+fn minilm_hybrid_beats_bm25_on_the_sample_and_vectors_are_reused() {
+    let model = std::env::var(MODEL_DIR_ENV).unwrap_or_default();
+    assert!(
+        !model.is_empty(),
+        "{MODEL_DIR_ENV} is not set: run scripts/fetch-model.sh and export it (or set \
+         RESEARCHOPS_TEST_EMBED=skip to leave the real-model tests out)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = dir.path().join("sample.vectors");
+    let run = |extra: &[&str]| {
+        let mut args = sample_args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = eval_beir(dir.path(), &args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let vectors_arg = vectors.to_str().unwrap();
+    let dense = run(&["--mode", "dense", "--vectors", vectors_arg]);
+    assert!(dense.contains("embedding   400 documents"), "{dense}");
+    assert!(vectors.exists());
+    let hybrid = run(&["--mode", "hybrid", "--vectors", vectors_arg]);
+    assert!(hybrid.contains("read back from the vectors file"), "{hybrid}");
+    assert!(hybrid.contains("latency"), "{hybrid}");
+    let bm25 = run(&[]);
+    let (dense, hybrid, bm25) = (
+        figure(&dense, "nDCG@10"),
+        figure(&hybrid, "nDCG@10"),
+        figure(&bm25, "nDCG@10"),
+    );
+    assert!(dense > 0.6, "dense nDCG@10 {dense}");
+    assert!(hybrid > bm25, "hybrid {hybrid} vs bm25 {bm25}");
 }
 
 #[test]

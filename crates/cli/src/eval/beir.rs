@@ -8,8 +8,12 @@
 //!
 //! A mode is a [`Ranker`]: a function from a query to ranked `(doc_id, score)` hits. Adding a
 //! mode means building one (like [`bm25_ranker`]) and choosing it in [`run`]; the evaluation
-//! loop does not change. Several `--k1`/`--b`/`--title-boost` values evaluate a grid over one
-//! index build and print a line per combination.
+//! loop does not change. Several `--k1`/`--b`/`--title-boost` values (bm25) or `--alpha` values
+//! (hybrid, convex fusion) evaluate a grid over one index build and print a line per combination.
+//!
+//! `dense` and `hybrid` need the sentence model (`RESEARCHOPS_EMBED_MODEL_DIR`); the corpus is
+//! embedded once per run (or read back from `--vectors FILE`) and every query is embedded once, its
+//! time reported apart from search time, so the per-query latency of each mode is visible.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -19,8 +23,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use researchops_search::{Bm25Params, CorpusIndex, Hit, IndexDoc, metrics};
+use researchops_search::embed::{Embedder, MODEL_DIR_ENV};
+use researchops_search::{
+    Bm25Params, CorpusIndex, DenseIndex, Hit, IndexDoc, RRF_K, convex_fusion, metrics,
+    reciprocal_rank_fusion,
+};
 use researchops_sources::LocalCorpus;
+
+use super::vectors::corpus_vectors;
 
 /// Hits retrieved per query: the deepest cut any metric looks at.
 const RUN_DEPTH: usize = 100;
@@ -46,6 +56,15 @@ impl Mode {
     }
 }
 
+/// How `hybrid` fuses the lexical and dense rankings.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fusion {
+    /// Reciprocal rank fusion (k = 60): ranks only.
+    Rrf,
+    /// `alpha · BM25 + (1 − alpha) · cosine`, each min-max normalised over its top 100.
+    Convex,
+}
+
 /// `eval beir`.
 #[derive(Args, Clone, Debug)]
 pub struct BeirArgs {
@@ -64,6 +83,16 @@ pub struct BeirArgs {
     /// Write the ranking as a TREC run file (`qid Q0 docid rank score tag`, top 100 per query).
     #[arg(long)]
     pub run_out: Option<PathBuf>,
+    /// How `hybrid` fuses (default reciprocal rank).
+    #[arg(long, value_enum, default_value_t = Fusion::Rrf)]
+    pub fusion: Fusion,
+    /// Weight of BM25 in convex fusion, 0..=1 (default 0.5; a list makes a grid).
+    #[arg(long, value_delimiter = ',')]
+    pub alpha: Vec<f32>,
+    /// Keep the corpus's vectors in FILE (dense and hybrid): read back when it holds this model's
+    /// vectors of this corpus, written otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub vectors: Option<PathBuf>,
     /// Tag in the run file's last column (default `researchops-<mode>`).
     #[arg(long)]
     pub tag: Option<String>,
@@ -80,19 +109,44 @@ pub struct BeirArgs {
     pub title_boost: Vec<f32>,
 }
 
-/// A retrieval mode under evaluation: the best [`RUN_DEPTH`] hits for a query, best first.
-type Ranker<'a> = Box<dyn Fn(&str) -> anyhow::Result<Vec<Hit>> + 'a>;
+/// A retrieval mode under evaluation: the best [`RUN_DEPTH`] hits for a query (its text and, for
+/// the modes that use one, its vector), best first.
+type Ranker<'a> = Box<dyn Fn(&str, &[f32]) -> anyhow::Result<Vec<Hit>> + 'a>;
+
+/// One evaluated setting of the mode.
+#[derive(Clone, Copy, Debug)]
+enum Setting {
+    Bm25(Bm25Params),
+    Dense,
+    Rrf,
+    Convex(f32),
+}
+
+impl Setting {
+    fn describe(self) -> String {
+        match self {
+            Setting::Bm25(p) => format!(
+                "mode bm25 (k1 {}, b {}, title boost {})",
+                p.k1, p.b, p.title_boost
+            ),
+            Setting::Dense => "mode dense (cosine)".into(),
+            Setting::Rrf => format!("mode hybrid (reciprocal rank fusion, k {RRF_K})"),
+            Setting::Convex(alpha) => format!("mode hybrid (convex fusion, alpha {alpha})"),
+        }
+    }
+}
 
 /// Loads the inputs, evaluates the mode (every parameter combination, for a grid) and prints
 /// the figures.
 pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
-    if args.mode != Mode::Bm25 {
-        bail!(
-            "--mode {}: dense retrieval is not built yet (it will need RESEARCHOPS_EMBED_MODEL_DIR)",
-            args.mode.name()
-        );
-    }
-    let grid = params_grid(args)?;
+    let settings = settings(args)?;
+    let model = match args.mode {
+        Mode::Bm25 => None,
+        Mode::Dense | Mode::Hybrid => Some(
+            Embedder::from_env()?
+                .with_context(|| format!("--mode {} needs the sentence model: set {MODEL_DIR_ENV} (see scripts/fetch-model.sh)", args.mode.name()))?,
+        ),
+    };
     let corpus = LocalCorpus::load(&args.corpus)?;
     let queries = load_queries(&args.queries)?;
     let qrels = load_qrels(&args.qrels)?;
@@ -124,17 +178,48 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
         }),
     )?;
     let index_time = started.elapsed();
+    let mut dense_lines = Vec::new();
+    let mut embed_ms_per_query = None;
+    let (dense, query_vectors) = match &model {
+        None => (DenseIndex::default(), vec![Vec::new(); judged.len()]),
+        Some(model) => {
+            let vectors = corpus_vectors(model, &corpus, args.vectors.as_deref())?;
+            dense_lines.push(if vectors.from_file {
+                format!("vectors     {} documents read back from the vectors file", vectors.index.len())
+            } else {
+                format!(
+                    "embedding   {} documents in {:.1} s ({:.1} documents/s; model {})",
+                    vectors.index.len(),
+                    vectors.embed_time.as_secs_f64(),
+                    vectors.index.len() as f64 / vectors.embed_time.as_secs_f64().max(1e-9),
+                    model.model_id()
+                )
+            });
+            let started = Instant::now();
+            let mut query_vectors = Vec::with_capacity(judged.len());
+            for query in &judged {
+                query_vectors.extend(model.embed(&[query.text.as_str()])?);
+            }
+            let per_query = started.elapsed().as_secs_f64() * 1e3 / judged.len() as f64;
+            embed_ms_per_query = Some(per_query);
+            dense_lines.push(format!(
+                "query embed {per_query:.2} ms per query (mean, one query at a time)"
+            ));
+            (vectors.index, query_vectors)
+        }
+    };
 
-    let mut best: Option<(Bm25Params, Evaluation)> = None;
-    for params in grid.iter().copied() {
-        index.set_params(params);
-        let evaluation = evaluate(&judged, &qrels, &bm25_ranker(&index))?;
-        if grid.len() > 1 {
+    let mut best: Option<(Setting, Evaluation)> = None;
+    for setting in settings.iter().copied() {
+        if let Setting::Bm25(params) = setting {
+            index.set_params(params);
+        }
+        let ranker = ranker(setting, &index, &dense);
+        let evaluation = evaluate(&judged, &query_vectors, &qrels, &ranker)?;
+        if settings.len() > 1 {
             println!(
-                "grid k1 {:<4} b {:<4} title boost {:<4} nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
-                params.k1,
-                params.b,
-                params.title_boost,
+                "grid {:<55} nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
+                setting.describe(),
                 evaluation.ndcg10,
                 evaluation.recall100,
                 evaluation.mrr10
@@ -144,21 +229,19 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
             .as_ref()
             .is_none_or(|(_, kept)| evaluation.ndcg10 > kept.ndcg10)
         {
-            best = Some((params, evaluation));
+            best = Some((setting, evaluation));
         }
     }
-    let Some((params, evaluation)) = best else {
+    let Some((setting, evaluation)) = best else {
         bail!("no parameter combination to evaluate");
     };
 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "eval beir: mode bm25 (k1 {}, b {}, title boost {}){}",
-        params.k1,
-        params.b,
-        params.title_boost,
-        if grid.len() > 1 {
+        "eval beir: {}{}",
+        setting.describe(),
+        if settings.len() > 1 {
             ", best nDCG@10 of the grid"
         } else {
             ""
@@ -176,6 +259,9 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
         judged.len(),
         queries.len()
     );
+    for line in &dense_lines {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "nDCG@10     {:.4}", evaluation.ndcg10);
     let _ = writeln!(out, "Recall@100  {:.4}", evaluation.recall100);
     let _ = writeln!(out, "MRR@10      {:.4}", evaluation.mrr10);
@@ -186,6 +272,14 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
         n / evaluation.search_time.as_secs_f64().max(1e-9),
         evaluation.search_time.as_secs_f64() * 1e6 / n
     );
+    if let Some(embed_ms) = embed_ms_per_query {
+        let _ = writeln!(
+            out,
+            "latency     {:.2} ms per query (embedding the query + search{})",
+            embed_ms + evaluation.search_time.as_secs_f64() * 1e3 / n,
+            if setting_is_hybrid(setting) { " + fusion" } else { "" }
+        );
+    }
     if let Some(path) = &args.run_out {
         let tag = args
             .tag
@@ -196,6 +290,36 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The settings to evaluate: the BM25 grid, dense, or hybrid with its fusion (and `--alpha` grid).
+fn settings(args: &BeirArgs) -> anyhow::Result<Vec<Setting>> {
+    let bm25_grid = !(args.k1.is_empty() && args.b.is_empty() && args.title_boost.is_empty());
+    if args.mode != Mode::Bm25 && bm25_grid {
+        bail!("--k1, --b and --title-boost apply to --mode bm25 only");
+    }
+    if !args.alpha.is_empty() && !(args.mode == Mode::Hybrid && args.fusion == Fusion::Convex) {
+        bail!("--alpha applies to --mode hybrid --fusion convex only");
+    }
+    if args.vectors.is_some() && args.mode == Mode::Bm25 {
+        bail!("--vectors applies to --mode dense and hybrid only");
+    }
+    Ok(match (args.mode, args.fusion) {
+        (Mode::Bm25, _) => params_grid(args)?.into_iter().map(Setting::Bm25).collect(),
+        (Mode::Dense, _) => vec![Setting::Dense],
+        (Mode::Hybrid, Fusion::Rrf) => vec![Setting::Rrf],
+        (Mode::Hybrid, Fusion::Convex) => {
+            let alphas = if args.alpha.is_empty() {
+                vec![0.5]
+            } else {
+                args.alpha.clone()
+            };
+            if alphas.iter().any(|a| !(0.0..=1.0).contains(a)) {
+                bail!("--alpha must be within 0..=1");
+            }
+            alphas.into_iter().map(Setting::Convex).collect()
+        }
+    })
 }
 
 /// Every combination of the given `--k1`, `--b` and `--title-boost` values (defaults for the
@@ -223,9 +347,35 @@ fn params_grid(args: &BeirArgs) -> anyhow::Result<Vec<Bm25Params>> {
     Ok(grid)
 }
 
+fn setting_is_hybrid(setting: Setting) -> bool {
+    matches!(setting, Setting::Rrf | Setting::Convex(_))
+}
+
+/// The ranker of one setting.
+fn ranker<'a>(setting: Setting, index: &'a CorpusIndex, dense: &'a DenseIndex) -> Ranker<'a> {
+    match setting {
+        Setting::Bm25(_) => bm25_ranker(index),
+        Setting::Dense => Box::new(move |_, vector| Ok(dense.search(vector, RUN_DEPTH)?)),
+        Setting::Rrf => Box::new(move |text, vector| {
+            let lexical = index.search(text, RUN_DEPTH)?;
+            let semantic = dense.search(vector, RUN_DEPTH)?;
+            Ok(reciprocal_rank_fusion(
+                &[&lexical, &semantic],
+                RRF_K,
+                RUN_DEPTH,
+            ))
+        }),
+        Setting::Convex(alpha) => Box::new(move |text, vector| {
+            let lexical = index.search(text, RUN_DEPTH)?;
+            let semantic = dense.search(vector, RUN_DEPTH)?;
+            Ok(convex_fusion(&lexical, &semantic, alpha, RUN_DEPTH))
+        }),
+    }
+}
+
 /// The BM25 mode: the index's own ranking.
 fn bm25_ranker(index: &CorpusIndex) -> Ranker<'_> {
-    Box::new(move |query: &str| Ok(index.search(query, RUN_DEPTH)?))
+    Box::new(move |query: &str, _| Ok(index.search(query, RUN_DEPTH)?))
 }
 
 /// One query.
@@ -246,13 +396,14 @@ struct Evaluation {
 
 fn evaluate(
     queries: &[&Query],
+    vectors: &[Vec<f32>],
     qrels: &HashMap<String, HashMap<String, u32>>,
     ranker: &Ranker<'_>,
 ) -> anyhow::Result<Evaluation> {
     let mut rankings = Vec::with_capacity(queries.len());
     let started = Instant::now();
-    for query in queries {
-        rankings.push(ranker(&query.text)?);
+    for (query, vector) in queries.iter().zip(vectors) {
+        rankings.push(ranker(&query.text, vector)?);
     }
     let search_time = started.elapsed();
     let mut evaluation = Evaluation {

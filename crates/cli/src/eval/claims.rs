@@ -614,7 +614,7 @@ async fn execute(
                         .into_iter()
                         .find(|e| {
                             e.stage == Some(researchops_core::Stage::Retrieve)
-                                && e.payload.get("documents").is_some()
+                                && e.payload.get("key_terms").is_some()
                         })
                         .map(|e| e.payload);
                 }

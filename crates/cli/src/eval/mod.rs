@@ -4,10 +4,11 @@
 
 mod beir;
 pub mod claims;
+mod vectors;
 
 use clap::Subcommand;
 
-pub use beir::{BeirArgs, Mode};
+pub use beir::{BeirArgs, Fusion, Mode};
 
 /// Evaluations.
 #[derive(Subcommand, Clone, Debug)]

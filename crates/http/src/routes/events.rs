@@ -221,21 +221,31 @@ fn event_stream(
                 }
             }
             // Every status change commits an event, so a hint for this run is the only thing to wait for
-            // (keep-alive comments in between).
-            loop {
-                let keepalive = tokio::select! {
-                    () = state.shutdown.cancelled() => return,
-                    newest = watch.wait_beyond(cursor.max(hinted)) => {
-                        hinted = newest;
-                        false
+            // (keep-alive comments in between). The wait and the timer live across keep-alives: an idle
+            // stream costs one timer firing and one small write per interval, nothing else.
+            {
+                let hint = watch.wait_beyond(cursor.max(hinted));
+                tokio::pin!(hint);
+                let shutdown = state.shutdown.cancelled();
+                tokio::pin!(shutdown);
+                let timer = tokio::time::sleep_until(next_keepalive);
+                tokio::pin!(timer);
+                loop {
+                    let keepalive = tokio::select! {
+                        () = &mut shutdown => return,
+                        newest = &mut hint => {
+                            hinted = newest;
+                            false
+                        }
+                        () = &mut timer => true,
+                    };
+                    if !keepalive {
+                        break;
                     }
-                    () = tokio::time::sleep_until(next_keepalive) => true,
-                };
-                if !keepalive {
-                    break;
+                    next_keepalive = Instant::now() + interval;
+                    timer.as_mut().reset(next_keepalive);
+                    yield Ok(Event::default().comment(""));
                 }
-                next_keepalive = Instant::now() + interval;
-                yield Ok(Event::default().comment(""));
             }
         }
     }
