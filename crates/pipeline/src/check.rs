@@ -1,7 +1,8 @@
 //! `validate` and `factcheck`: every claim must cite at least one snippet of this run's evidence.
 //! `factcheck` judges each claim on two things: support by its cited snippet (an extractive claim must
 //! appear there verbatim) and relevance, to the question (the share of the question's key-term weight
-//! it carries) and to its section (similarity to the section's other claims). A verbatim but off-topic
+//! it carries or, with embeddings, its cosine with the question when that is higher — see
+//! [`sentence_relevance`]) and to its section (similarity to the section's other claims). A verbatim but off-topic
 //! sentence is `unsupported` for this report; a loosely related one is `weak`. Only `supported` claims
 //! reach the report; every verdict is kept in the claim map with its reason. When fewer than
 //! `min_supported_share` of the drafted claims are supported, the stage sets the usage counter that
@@ -24,13 +25,31 @@ pub(crate) const MIN_RELEVANCE: f64 = 0.15;
 pub(crate) const SUPPORTED_RELEVANCE: f64 = 0.3;
 /// A claim less similar than this to the rest of its section does not belong there (`weak`).
 pub(crate) const MIN_SECTION_FIT: f32 = 0.02;
+/// With embeddings, a sentence whose cosine with the question reaches this is as relevant as one
+/// carrying [`MIN_RELEVANCE`] of the key-term weight…
+pub(crate) const COSINE_WEAK: f32 = 0.35;
+/// …and one reaching this as relevant as [`SUPPORTED_RELEVANCE`] (linear between and beyond).
+pub(crate) const COSINE_SUPPORTED: f32 = 0.5;
+
+/// A sentence's cosine with the question on the key-term scale (see [`COSINE_WEAK`]), in [0, 1].
+pub(crate) fn cosine_relevance(cosine: f32) -> f64 {
+    let slope = (SUPPORTED_RELEVANCE - MIN_RELEVANCE) / f64::from(COSINE_SUPPORTED - COSINE_WEAK);
+    (MIN_RELEVANCE + slope * f64::from(cosine - COSINE_WEAK)).clamp(0.0, 1.0)
+}
+
+/// Relevance of a sentence: the share of the question's key-term weight it carries or, when its
+/// meaning is closer to the question than its words, its cosine on the same scale.
+pub(crate) fn sentence_relevance(key_terms: &[KeyTerm], text: &str, cosine: Option<f32>) -> f64 {
+    let lexical = question_relevance(key_terms, text);
+    cosine.map_or(lexical, |c| lexical.max(cosine_relevance(c)))
+}
 
 /// What the check found for one claim.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Judgement {
     /// Combined score in [0, 1]: snippet support scaled by question relevance.
     pub score: f64,
-    /// Share of the question's key-term weight the claim carries.
+    /// Relevance to the question in [0, 1] (see [`sentence_relevance`]).
     pub relevance: f64,
     /// The verdict.
     pub verdict: Verdict,
@@ -50,7 +69,7 @@ pub(crate) fn judge(support: f64, relevance: f64, section_fit: f32) -> Judgement
         (
             Verdict::Unsupported,
             Some(format!(
-                "off-topic for this question: carries {:.0}% of its key terms' weight",
+                "off-topic for this question: relevance {:.0}% (share of its key terms' weight, or closeness in meaning)",
                 relevance * 100.0
             )),
         )
@@ -58,7 +77,7 @@ pub(crate) fn judge(support: f64, relevance: f64, section_fit: f32) -> Judgement
         (
             Verdict::Weak,
             Some(format!(
-                "only loosely related to the question: carries {:.0}% of its key terms' weight",
+                "only loosely related to the question: relevance {:.0}% (share of its key terms' weight, or closeness in meaning)",
                 relevance * 100.0
             )),
         )
@@ -178,6 +197,7 @@ pub(crate) fn support(claim: &str, snippet: &str) -> f64 {
 pub(crate) fn factcheck(
     cx: &StageContext<'_>,
     ingest: &Evidence,
+    cosines: Option<&HashMap<SnippetId, f32>>,
 ) -> Result<StageCommit, StageError> {
     let draft: DraftOutput = cx.output(Stage::Draft)?;
     let validation: crate::model::ValidateOutput = cx.output(Stage::Validate)?;
@@ -218,9 +238,17 @@ pub(crate) fn factcheck(
                     .map(|j| cosine(&vectors[i], &vectors[j]))
                     .fold(0.0f32, f32::max)
             };
+            // An extractive claim is its snippet's text: the snippet's cosine is the claim's.
+            let cosine = cosines.and_then(|c| {
+                claim
+                    .snippet_ids
+                    .iter()
+                    .filter_map(|id| c.get(id).copied())
+                    .reduce(f32::max)
+            });
             let mut judgement = judge(
                 snippet_support,
-                question_relevance(&key_terms, &claim.text),
+                sentence_relevance(&key_terms, &claim.text, cosine),
                 section_fit,
             );
             if let Some(reason) = invalid.get(claim.claim_id.as_str()) {
@@ -329,5 +357,24 @@ mod tests {
         );
         assert!(paraphrase < 1.0 && paraphrase > 0.5, "{paraphrase}");
         assert!(support("Statins cure migraines", snippet) < 0.2);
+    }
+
+    #[test]
+    fn cosines_map_onto_the_key_term_scale() {
+        assert!((cosine_relevance(COSINE_WEAK) - MIN_RELEVANCE).abs() < 1e-6);
+        assert!((cosine_relevance(COSINE_SUPPORTED) - SUPPORTED_RELEVANCE).abs() < 1e-6);
+        assert_eq!(cosine_relevance(-0.5), 0.0);
+        assert!((cosine_relevance(1.0) - 0.8).abs() < 1e-6);
+        let key_terms = weigh_terms(
+            &question_terms("vitamin bone density"),
+            &[&analyze("vitamin bone density").into_iter().collect()],
+        );
+        // A paraphrase without the question's words is relevant only through its meaning.
+        let paraphrase = "Cholecalciferol raised skeletal mass.";
+        assert!(sentence_relevance(&key_terms, paraphrase, None) < MIN_RELEVANCE);
+        assert!(sentence_relevance(&key_terms, paraphrase, Some(0.6)) >= SUPPORTED_RELEVANCE);
+        // Words still count when the meaning is far.
+        let verbatim = "Vitamin D raised bone density.";
+        assert!(sentence_relevance(&key_terms, verbatim, Some(0.0)) > 0.99);
     }
 }

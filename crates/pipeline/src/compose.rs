@@ -2,7 +2,7 @@
 //! question, titled by their distinctive terms; each section's claims are its most relevant,
 //! non-redundant sentences (MMR over TF-IDF similarity), quoted verbatim and citing their snippet.
 
-use crate::check::{SUPPORTED_RELEVANCE, question_key_terms, question_relevance};
+use crate::check::{COSINE_SUPPORTED, SUPPORTED_RELEVANCE, question_key_terms, sentence_relevance};
 use crate::model::{
     DraftClaim, DraftOutput, DraftSection, Evidence, EvidenceSnippet, OutlineOutput, SectionPlan,
 };
@@ -220,7 +220,11 @@ fn short_title(title: &str) -> String {
         .to_string()
 }
 
-pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageCommit, StageError> {
+pub(crate) fn outline(
+    cx: &StageContext<'_>,
+    ingest: &Evidence,
+    cosines: Option<&HashMap<SnippetId, f32>>,
+) -> Result<StageCommit, StageError> {
     let pool: Vec<&EvidenceSnippet> = ingest.snippets().filter(|s| citeable(&s.text)).collect();
     if pool.is_empty() {
         return Err(StageError::Fatal {
@@ -228,7 +232,7 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
             reason: "the retrieved documents contain no citeable sentences".into(),
         });
     }
-    let ranked = rank_snippets(cx, ingest, &pool)?;
+    let ranked = rank_snippets(cx, ingest, &pool, cosines)?;
     cx.checkpoint()?;
     let all_texts: Vec<&str> = pool.iter().map(|s| s.text.as_str()).collect();
     let tfidf = TfIdf::fit(all_texts.iter().copied());
@@ -297,12 +301,15 @@ pub(crate) fn outline(cx: &StageContext<'_>, ingest: &Evidence) -> Result<StageC
 /// The pool's snippets most relevant to the question, best first, as `(pool index, relevance)`.
 ///
 /// Relevance blends the snippet's own BM25 score (normalised), how many distinct question terms it
-/// covers, and its document's retrieval rank; snippets matching a single question term are dropped
-/// when enough snippets match two or more (one rare shared word is how off-topic sections arise).
+/// covers, its document's retrieval rank and, with embeddings, its cosine with the question
+/// (normalised by the best); snippets matching a single question term are dropped when enough
+/// snippets match two or more (one rare shared word is how off-topic sections arise), unless their
+/// meaning is as close to the question as a supported claim's must be.
 fn rank_snippets(
     cx: &StageContext<'_>,
     ingest: &Evidence,
     pool: &[&EvidenceSnippet],
+    cosines: Option<&HashMap<SnippetId, f32>>,
 ) -> Result<Vec<(usize, f32)>, StageError> {
     let question = cx.run.question.as_str();
     let index = SnippetIndex::build(pool.iter().map(|s| s.text.as_str())).map_err(search_err)?;
@@ -314,13 +321,17 @@ fn rank_snippets(
     let sources = ingest.sources.len().max(1) as f32;
     let top = hits.first().map_or(1.0, |h| h.1).max(f32::EPSILON);
     let key_terms = question_key_terms(question, ingest);
+    let cosine = |i: usize| cosines.and_then(|c| c.get(&pool[i].id).copied());
+    let best_cosine = (0..pool.len())
+        .filter_map(cosine)
+        .fold(f32::EPSILON, f32::max);
     let mut scored: Vec<(usize, f32, usize)> = Vec::with_capacity(hits.len());
     for (n, &(i, bm25)) in hits.iter().enumerate() {
         if n % CHECK_EVERY == 0 {
             cx.checkpoint()?;
         }
         // Draft only what the fact check would keep.
-        if question_relevance(&key_terms, &pool[i].text) < SUPPORTED_RELEVANCE {
+        if sentence_relevance(&key_terms, &pool[i].text, cosine(i)) < SUPPORTED_RELEVANCE {
             continue;
         }
         let covered = content_terms(&pool[i].text)
@@ -331,7 +342,19 @@ fn rank_snippets(
         let coverage = covered as f32 / terms.len().max(1) as f32;
         let rank = ranks.get(&pool[i].source_id).copied().unwrap_or(1) as f32;
         let prior = (sources - rank + 1.0) / sources;
-        scored.push((i, 0.5 * bm25 / top + 0.3 * coverage + 0.2 * prior, covered));
+        let relevance = match cosine(i) {
+            Some(c) => {
+                0.35 * bm25 / top + 0.2 * coverage + 0.15 * prior + 0.3 * c.max(0.0) / best_cosine
+            }
+            None => 0.5 * bm25 / top + 0.3 * coverage + 0.2 * prior,
+        };
+        // Close in meaning counts as focused as two question terms.
+        let focus = if cosine(i).is_some_and(|c| c >= COSINE_SUPPORTED) {
+            usize::MAX
+        } else {
+            covered
+        };
+        scored.push((i, relevance, focus));
     }
     let min_terms = if terms.len() >= 2 { 2 } else { 1 };
     if scored.iter().filter(|s| s.2 >= min_terms).count() >= MIN_FOCUSED {

@@ -19,6 +19,7 @@ mod ingest;
 pub mod model;
 mod relevance;
 mod retrieve;
+mod semantic;
 
 use model::Evidence;
 use researchops_core::{BlobStore, Embedder, FailureCode, NewEvent, Run, Stage, StageCommit};
@@ -123,10 +124,18 @@ pub async fn run_stage(stage: Stage, cx: &StageContext<'_>) -> Result<StageCommi
     match stage {
         Stage::Retrieve => retrieve::retrieve(cx).await,
         Stage::Ingest => ingest::ingest(cx).await,
-        Stage::Outline => compose::outline(cx, &Evidence::load(cx).await?),
+        Stage::Outline => {
+            let evidence = Evidence::load(cx).await?;
+            let cosines = semantic::snippet_cosines(cx, &evidence).await?;
+            compose::outline(cx, &evidence, cosines.as_ref())
+        }
         Stage::Draft => compose::draft(cx, &Evidence::load(cx).await?),
         Stage::Validate => check::validate(cx),
-        Stage::Factcheck => check::factcheck(cx, &Evidence::load(cx).await?),
+        Stage::Factcheck => {
+            let evidence = Evidence::load(cx).await?;
+            let cosines = semantic::snippet_cosines(cx, &evidence).await?;
+            check::factcheck(cx, &evidence, cosines.as_ref())
+        }
         Stage::Export => export::export(cx).await,
     }
 }

@@ -307,7 +307,8 @@ pub struct CheckedClaim {
     pub support: f64,
     /// Verdict.
     pub verdict: Verdict,
-    /// Share of the question's key-term weight the claim carries.
+    /// Relevance to the question in [0, 1]: the share of its key-term weight the claim carries, or
+    /// its closeness in meaning on the same scale when embeddings are on and that is higher.
     #[serde(default)]
     pub relevance: f64,
     /// Why it is not `supported`.

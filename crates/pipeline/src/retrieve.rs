@@ -180,12 +180,21 @@ async fn relevant(
     {
         scores[i] = score;
     }
-    let dense = match cx.embedder {
-        Some(embedder) if !texts.is_empty() => {
-            Some(question_cosines(embedder, question, &texts).await?)
+    // With a model, the documents close enough to the best lexical hit to possibly pass are embedded.
+    let best = scores.iter().copied().fold(0.0f32, f32::max);
+    let mut dense: Vec<Option<f32>> = vec![None; texts.len()];
+    if let Some(embedder) = cx.embedder {
+        let candidates: Vec<usize> = (0..texts.len())
+            .filter(|&i| best > 0.0 && scores[i] >= relevance::DENSE_MIN_SCORE * best)
+            .collect();
+        let inputs: Vec<String> = candidates.iter().map(|&i| texts[i].clone()).collect();
+        if !inputs.is_empty() {
+            let cosines = crate::semantic::question_cosines(embedder, question, &inputs).await?;
+            for (i, cosine) in candidates.into_iter().zip(cosines) {
+                dense[i] = Some(cosine);
+            }
         }
-        _ => None,
-    };
+    }
     cx.checkpoint()?;
     let scored: Vec<Scored> = gathered
         .iter()
@@ -196,7 +205,7 @@ async fn relevant(
             title: c.doc.title.clone(),
             terms: analyze(text).into_iter().collect(),
             score,
-            dense: dense.as_ref().map(|d| d[i]),
+            dense: dense[i],
         })
         .collect();
     cx.checkpoint()?;
@@ -217,28 +226,6 @@ async fn relevant(
         .take(keep)
         .filter_map(|&i| slots[i].take())
         .collect()))
-}
-
-/// Cosine of each text's embedding with the question's (vectors are unit length).
-pub(crate) async fn question_cosines(
-    embedder: &dyn researchops_core::Embedder,
-    question: &str,
-    texts: &[String],
-) -> Result<Vec<f32>, StageError> {
-    let mut inputs = Vec::with_capacity(texts.len() + 1);
-    inputs.push(question.to_owned());
-    inputs.extend(texts.iter().cloned());
-    let vectors = embedder.embed(&inputs).await.map_err(|e| match e {
-        researchops_core::EmbedError::Store(e) => StageError::from_store(e),
-        researchops_core::EmbedError::Model(reason) => StageError::internal(reason),
-    })?;
-    let (query, docs) = vectors
-        .split_first()
-        .ok_or_else(|| StageError::internal("the embedder returned no vectors"))?;
-    Ok(docs
-        .iter()
-        .map(|d| d.iter().zip(query).map(|(a, b)| a * b).sum())
-        .collect())
 }
 
 /// The `log` event listing every gathered document's relevance signals and whether it was kept.
