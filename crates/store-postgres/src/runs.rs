@@ -236,7 +236,15 @@ pub(crate) async fn retry(
     let mut tx = store.begin().await?;
     let (_, lock) = lock_jobs_then_run(&mut tx, tenant, id).await?;
     let run = &lock.run;
-    let event = retry_decision(run)?;
+    let event = match retry_decision(run) {
+        Ok(event) => event,
+        Err(refused) => {
+            // Release the row locks before answering: a dropped transaction rolls back only when
+            // its connection is next used, and until then a claim would skip the locked job.
+            tx.rollback().await.map_err(db_err)?;
+            return Err(refused);
+        }
+    };
     sqlx::query(
         "UPDATE runs SET status = 'queued', retry_count = retry_count + 1, failure_reason = NULL, \
          error_code = NULL, finish_reason = NULL, finished_at = NULL, cancel_requested_at = NULL, \
