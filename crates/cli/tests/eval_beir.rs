@@ -174,7 +174,10 @@ fn minilm_hybrid_beats_bm25_on_the_sample_and_vectors_are_reused() {
     assert!(dense.contains("embedding   400 documents"), "{dense}");
     assert!(vectors.exists());
     let hybrid = run(&["--mode", "hybrid", "--vectors", vectors_arg]);
-    assert!(hybrid.contains("read back from the vectors file"), "{hybrid}");
+    assert!(
+        hybrid.contains("read back from the vectors file"),
+        "{hybrid}"
+    );
     assert!(hybrid.contains("latency"), "{hybrid}");
     let bm25 = run(&[]);
     let (dense, hybrid, bm25) = (

@@ -325,9 +325,16 @@ fn rank_snippets(
     let best_cosine = (0..pool.len())
         .filter_map(cosine)
         .fold(f32::EPSILON, f32::max);
-    let mut scored: Vec<(usize, f32, usize)> = Vec::with_capacity(hits.len());
-    for (n, &(i, bm25)) in hits.iter().enumerate() {
-        if n % CHECK_EVERY == 0 {
+    // Every snippet is considered, not only BM25's hits: with embeddings, a sentence that shares no
+    // word with the question can still say what it asks (without, such a sentence fails the
+    // relevance test below anyway).
+    let mut bm25_of = vec![0.0f32; pool.len()];
+    for &(i, score) in &hits {
+        bm25_of[i] = score;
+    }
+    let mut scored: Vec<(usize, f32, usize)> = Vec::with_capacity(pool.len());
+    for (i, &bm25) in bm25_of.iter().enumerate() {
+        if i % CHECK_EVERY == 0 {
             cx.checkpoint()?;
         }
         // Draft only what the fact check would keep.

@@ -415,17 +415,29 @@ mod tests {
         let docs = vec![
             // Passes on words, close in meaning: kept.
             with(
-                doc("Vitamin D and bone density", "supplementation raised bone density", 9.0),
+                doc(
+                    "Vitamin D and bone density",
+                    "supplementation raised bone density",
+                    9.0,
+                ),
                 0.72,
             ),
             // Passes on words, far in meaning (the words are there, the subject is not): dropped.
             with(
-                doc("Vitamin supplementation in bone marrow", "density of cells", 8.0),
+                doc(
+                    "Vitamin supplementation in bone marrow",
+                    "density of cells",
+                    8.0,
+                ),
                 0.12,
             ),
             // Misses the lexical floor but says the same in other words: kept.
             with(
-                doc("Cholecalciferol and skeletal mass", "vitamin supplementation and fracture", 2.0),
+                doc(
+                    "Cholecalciferol and skeletal mass",
+                    "vitamin supplementation and fracture",
+                    2.0,
+                ),
                 0.69,
             ),
             // Close in meaning but shares no key term: dropped.

@@ -210,7 +210,8 @@ async fn relevant(
         .collect();
     cx.checkpoint()?;
     let decision = relevance::decide(question, &scored);
-    cx.progress.emit(relevance_event(&gathered, &scored, &decision));
+    cx.progress
+        .emit(relevance_event(&gathered, &scored, &decision));
     if decision.kept.is_empty() {
         return Ok(Err(relevance::no_evidence_message(
             &cx.run.sources,
@@ -229,7 +230,11 @@ async fn relevant(
 }
 
 /// The `log` event listing every gathered document's relevance signals and whether it was kept.
-fn relevance_event(gathered: &[Candidate], scored: &[Scored], decision: &relevance::Decision) -> NewEvent {
+fn relevance_event(
+    gathered: &[Candidate],
+    scored: &[Scored],
+    decision: &relevance::Decision,
+) -> NewEvent {
     let documents: Vec<serde_json::Value> = gathered
         .iter()
         .zip(scored)
@@ -251,7 +256,10 @@ fn relevance_event(gathered: &[Candidate], scored: &[Scored], decision: &relevan
     NewEvent::info(
         EventType::Log,
         Some(Stage::Retrieve),
-        format!("relevance: {kept} of {} documents address the question", gathered.len()),
+        format!(
+            "relevance: {kept} of {} documents address the question",
+            gathered.len()
+        ),
     )
     .with_payload(serde_json::json!({
         "key_terms": decision.key_terms.iter().map(|t| &t.word).collect::<Vec<_>>(),

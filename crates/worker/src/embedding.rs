@@ -71,11 +71,11 @@ impl Embedder for CachedEmbedder {
         hashes
             .iter()
             .map(|h| {
-                vectors.get(h).cloned().ok_or_else(|| {
-                    EmbedError::Model(format!("no vector came back for text {h}"))
-                })
+                vectors
+                    .get(h)
+                    .cloned()
+                    .ok_or_else(|| EmbedError::Model(format!("no vector came back for text {h}")))
             })
             .collect()
     }
 }
-

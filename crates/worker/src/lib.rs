@@ -11,9 +11,7 @@ mod embedding;
 mod execute;
 mod stage;
 
-use researchops_core::{
-    BlobStore, Embedder, JobKind, JobOutcome, Lane, Lease, Store, StoreError,
-};
+use researchops_core::{BlobStore, Embedder, JobKind, JobOutcome, Lane, Lease, Store, StoreError};
 use researchops_pipeline::{Connectors, ResearchPipeline, Stages};
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,8 +30,12 @@ async fn minilm_cached_embedder_computes_once_and_reads_back_from_the_store() {
     let embedder = CachedEmbedder::new(model.clone(), store.clone());
     assert_eq!(embedder.model_id(), model_id);
 
-    let texts = ["Vitamin D raised bone density.", "Stroke risk fell.", "Vitamin D raised bone density."]
-        .map(String::from);
+    let texts = [
+        "Vitamin D raised bone density.",
+        "Stroke risk fell.",
+        "Vitamin D raised bone density.",
+    ]
+    .map(String::from);
     let vectors = embedder.embed(&texts).await.unwrap();
     assert_eq!(vectors.len(), 3);
     assert_eq!(vectors[0], vectors[2]);
@@ -50,7 +54,10 @@ async fn minilm_cached_embedder_computes_once_and_reads_back_from_the_store() {
         .embeddings_put(&model_id, &[(text_sha256(&text), planted.clone())])
         .await
         .unwrap();
-    let served = embedder.embed(&[text.clone(), texts[1].clone()]).await.unwrap();
+    let served = embedder
+        .embed(&[text.clone(), texts[1].clone()])
+        .await
+        .unwrap();
     assert_eq!(served[0], planted);
     assert_eq!(served[1], vectors[1]);
     assert!(embedder.embed(&[]).await.unwrap().is_empty());

@@ -159,7 +159,13 @@ async fn throughput(fresh: &Fresh, args: &QueueArgs, workers: usize) -> anyhow::
             poll: Duration::from_millis(50),
             ..WorkerConfig::default()
         };
-        let worker = Worker::new(store.clone(), blobs.clone(), Default::default(), None, config);
+        let worker = Worker::new(
+            store.clone(),
+            blobs.clone(),
+            Default::default(),
+            None,
+            config,
+        );
         handles.push(tokio::spawn(worker.run(shutdown.clone())));
     }
     loop {

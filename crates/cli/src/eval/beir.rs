@@ -35,6 +35,9 @@ use super::vectors::corpus_vectors;
 /// Hits retrieved per query: the deepest cut any metric looks at.
 const RUN_DEPTH: usize = 100;
 
+/// BM25's weight in convex fusion unless `--alpha` says otherwise.
+const DEFAULT_ALPHA: f32 = 0.6;
+
 /// Retrieval modes.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -83,10 +86,12 @@ pub struct BeirArgs {
     /// Write the ranking as a TREC run file (`qid Q0 docid rank score tag`, top 100 per query).
     #[arg(long)]
     pub run_out: Option<PathBuf>,
-    /// How `hybrid` fuses (default reciprocal rank).
-    #[arg(long, value_enum, default_value_t = Fusion::Rrf)]
+    /// How `hybrid` fuses (default convex, which measured better than reciprocal rank on SciFact
+    /// train: nDCG@10 0.738 at alpha 0.6 vs 0.720).
+    #[arg(long, value_enum, default_value_t = Fusion::Convex)]
     pub fusion: Fusion,
-    /// Weight of BM25 in convex fusion, 0..=1 (default 0.5; a list makes a grid).
+    /// Weight of BM25 in convex fusion, 0..=1 (default 0.6, tuned on SciFact train over 0.2..0.8;
+    /// a list makes a grid).
     #[arg(long, value_delimiter = ',')]
     pub alpha: Vec<f32>,
     /// Keep the corpus's vectors in FILE (dense and hybrid): read back when it holds this model's
@@ -185,7 +190,10 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
         Some(model) => {
             let vectors = corpus_vectors(model, &corpus, args.vectors.as_deref())?;
             dense_lines.push(if vectors.from_file {
-                format!("vectors     {} documents read back from the vectors file", vectors.index.len())
+                format!(
+                    "vectors     {} documents read back from the vectors file",
+                    vectors.index.len()
+                )
             } else {
                 format!(
                     "embedding   {} documents in {:.1} s ({:.1} documents/s; model {})",
@@ -277,7 +285,11 @@ pub fn run(args: &BeirArgs) -> anyhow::Result<()> {
             out,
             "latency     {:.2} ms per query (embedding the query + search{})",
             embed_ms + evaluation.search_time.as_secs_f64() * 1e3 / n,
-            if setting_is_hybrid(setting) { " + fusion" } else { "" }
+            if setting_is_hybrid(setting) {
+                " + fusion"
+            } else {
+                ""
+            }
         );
     }
     if let Some(path) = &args.run_out {
@@ -310,7 +322,7 @@ fn settings(args: &BeirArgs) -> anyhow::Result<Vec<Setting>> {
         (Mode::Hybrid, Fusion::Rrf) => vec![Setting::Rrf],
         (Mode::Hybrid, Fusion::Convex) => {
             let alphas = if args.alpha.is_empty() {
-                vec![0.5]
+                vec![DEFAULT_ALPHA]
             } else {
                 args.alpha.clone()
             };
