@@ -310,7 +310,8 @@ fn settings(args: &BeirArgs) -> anyhow::Result<Vec<Setting>> {
     if args.mode != Mode::Bm25 && bm25_grid {
         bail!("--k1, --b and --title-boost apply to --mode bm25 only");
     }
-    if !args.alpha.is_empty() && !(args.mode == Mode::Hybrid && args.fusion == Fusion::Convex) {
+    let convex = args.mode == Mode::Hybrid && args.fusion == Fusion::Convex;
+    if !args.alpha.is_empty() && !convex {
         bail!("--alpha applies to --mode hybrid --fusion convex only");
     }
     if args.vectors.is_some() && args.mode == Mode::Bm25 {

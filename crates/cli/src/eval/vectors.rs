@@ -142,6 +142,7 @@ fn write(path: &Path, header: &Header, vectors: &[Vec<f32>]) -> anyhow::Result<(
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 
