@@ -15,6 +15,8 @@ use std::process::Output;
 use std::time::Duration;
 
 const CLI_QUESTION: &str = "What role do macrophages play in tumour growth?";
+/// A question the sample cannot answer: the CLI's run fails with `no_evidence`.
+const OFF_TOPIC: &str = "What is the airspeed velocity of an unladen swallow?";
 
 fn scifact() -> String {
     concat!(
@@ -25,6 +27,10 @@ fn scifact() -> String {
 }
 
 async fn research(cwd: &Path, data: &Path) -> Output {
+    research_question(cwd, data, CLI_QUESTION).await
+}
+
+async fn research_question(cwd: &Path, data: &Path, question: &str) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_researchops"))
         .args([
             "research",
@@ -32,7 +38,7 @@ async fn research(cwd: &Path, data: &Path) -> Output {
             &scifact(),
             "--format",
             "md",
-            CLI_QUESTION,
+            question,
         ])
         .current_dir(cwd)
         .env("RESEARCHOPS_DATA_DIR", data)
@@ -153,6 +159,38 @@ async fn research_and_serve_on_one_data_dir_never_execute_each_others_runs() {
         .unwrap();
     assert_eq!(runs.items.len(), 2);
     assert!(runs.items.iter().all(|r| r.status == RunStatus::Succeeded));
+
+    // A failed CLI run cannot be retried through the API: the retry would hand it to the server's
+    // workers (and the server's corpus). The refusal changes nothing.
+    let out = research_question(dir.path(), &data, OFF_TOPIC).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = store
+        .list_runs(tenant, cli.id, &PageRequest::new(Some(10), None))
+        .await
+        .unwrap();
+    let failed = runs
+        .items
+        .iter()
+        .find(|r| r.status == RunStatus::Failed)
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/runs/{}/retry", server.url, failed.id))
+        .header("X-Dev-Tenant-Id", LOCAL_TENANT)
+        .header("X-Dev-Roles", "researcher")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("researchops research"), "{problem}");
+    let after = store.get_run(tenant, failed.id).await.unwrap();
+    assert_eq!((after.status, after.retry_count), (RunStatus::Failed, 0));
     store.close().await;
     server.kill().await.unwrap();
 }

@@ -7,6 +7,7 @@
 use crate::error::StoreError;
 use crate::event::NewEvent;
 use crate::failure::FailureCode;
+use crate::queue::Lane;
 use crate::run::{NewRun, Run, RunOptions, RunStatus, Stage};
 
 /// What makes two creations with the same `client_request_id` "the same request": the project,
@@ -68,13 +69,21 @@ pub fn cancel_decision(run: &Run, job_waiting: bool) -> CancelOutcome {
     }
 }
 
-/// Decides a retry request: a failed or blocked run goes back to the queue (with a new job in the
-/// default lane, its failure fields cleared) with the returned `state` event; any other is `Conflict`.
-pub fn retry_decision(run: &Run) -> Result<NewEvent, StoreError> {
+/// Decides a retry request made from `retrier`'s lane: a failed or blocked run goes back to the
+/// queue (with a new job in its own lane, its failure fields cleared) with the returned `state`
+/// event; any other state is `Conflict`, and so is a run of another lane (`run_lane`): a run that
+/// `researchops research` started in its private lane is never handed to `serve`'s workers.
+pub fn retry_decision(run: &Run, run_lane: &Lane, retrier: &Lane) -> Result<NewEvent, StoreError> {
     if !matches!(run.status, RunStatus::Failed | RunStatus::Blocked) {
         return Err(StoreError::Conflict(format!(
             "only failed or blocked runs can be retried; this one is {}",
             run.status
+        )));
+    }
+    if run_lane != retrier {
+        return Err(StoreError::Conflict(format!(
+            "this run was queued in lane `{run_lane}` by another process (e.g. `researchops research`) \
+             and can be retried only from there, not from lane `{retrier}`"
         )));
     }
     Ok(NewEvent::retry_requested(
@@ -323,7 +332,9 @@ mod tests {
 
     #[test]
     fn only_failed_or_blocked_runs_are_retried() {
-        let event = retry_decision(&run(RunStatus::Failed)).unwrap_or_else(|e| panic!("{e}"));
+        let api = Lane::default();
+        let event =
+            retry_decision(&run(RunStatus::Failed), &api, &api).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(event.event_type, EventType::State);
         assert_eq!(
             event.message,
@@ -333,7 +344,7 @@ mod tests {
             event.payload,
             serde_json::json!({ "from": "failed", "to": "queued" })
         );
-        assert!(retry_decision(&run(RunStatus::Blocked)).is_ok());
+        assert!(retry_decision(&run(RunStatus::Blocked), &api, &api).is_ok());
         for other in [
             RunStatus::Queued,
             RunStatus::Running,
@@ -341,10 +352,25 @@ mod tests {
             RunStatus::Canceled,
         ] {
             assert!(matches!(
-                retry_decision(&run(other)),
+                retry_decision(&run(other), &api, &api),
                 Err(StoreError::Conflict(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_run_is_retried_only_from_its_own_lane() {
+        let cli = Lane::private("research");
+        let api = Lane::default();
+        let failed = run(RunStatus::Failed);
+        let Err(StoreError::Conflict(why)) = retry_decision(&failed, &cli, &api) else {
+            panic!("the API retried a run of the CLI's lane");
+        };
+        assert!(
+            why.contains(cli.as_str()) && why.contains("researchops research"),
+            "{why}"
+        );
+        assert!(retry_decision(&failed, &cli, &cli).is_ok());
     }
 
     #[test]

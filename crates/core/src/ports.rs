@@ -11,7 +11,7 @@ use crate::hub::{EventHub, JobWakeup};
 use crate::ids::{ArtifactId, EventId, ProjectId, RunId, TenantId};
 use crate::page::{Page, PageRequest};
 use crate::project::{NewProject, Project, ProjectPatch};
-use crate::queue::{Lease, Queue};
+use crate::queue::{Lane, Lease, Queue};
 use crate::run::{CreateRunOutcome, NewRun, Run, Stage};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -96,12 +96,15 @@ pub trait Store: Queue {
     ) -> Result<Page<Run>, StoreError>;
     /// Queued → canceled now; running → `cancel_requested_at` set; terminal → unchanged.
     async fn cancel_run(&self, tenant: TenantId, id: RunId) -> Result<Run, StoreError>;
-    /// Failed or blocked → queued with `retry_count + 1`; `Conflict` from any other state.
+    /// Failed or blocked → queued with `retry_count + 1`, its new job in the run's lane;
+    /// `Conflict` from any other state, or when `lane` (the retrying process's) is not the run's
+    /// ([`crate::decide::retry_decision`]).
     async fn retry_run(
         &self,
         tenant: TenantId,
         id: RunId,
         max_attempts: i32,
+        lane: &Lane,
     ) -> Result<Run, StoreError>;
     /// Events after `after` (exclusive), in id order, at most `limit`.
     async fn list_events(

@@ -84,6 +84,7 @@ pub const TABLES: &[TableSpec] = &[
             ("usage", Json),
             ("client_request_id", Text),
             ("request_fingerprint", Text),
+            ("lane", Text),
         ],
     },
     TableSpec {

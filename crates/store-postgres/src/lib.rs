@@ -38,8 +38,8 @@ mod transitions;
 use async_trait::async_trait;
 use researchops_core::{
     Artifact, ArtifactId, Claim, CreateRunOutcome, EventHub, EventId, EvidenceRecord, JobWakeup,
-    Lease, NewEvent, NewProject, NewRun, Page, PageRequest, Project, ProjectId, ProjectPatch, Run,
-    RunEnd, RunEvent, RunId, RunStart, Stage, StageCommit, StageGate, StoreError, TenantId,
+    Lane, Lease, NewEvent, NewProject, NewRun, Page, PageRequest, Project, ProjectId, ProjectPatch,
+    Run, RunEnd, RunEvent, RunId, RunStart, Stage, StageCommit, StageGate, StoreError, TenantId,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
@@ -403,8 +403,9 @@ impl researchops_core::Store for PgStore {
         tenant: TenantId,
         id: RunId,
         max_attempts: i32,
+        lane: &Lane,
     ) -> Result<Run, StoreError> {
-        runs::retry(self, tenant, id, max_attempts).await
+        runs::retry(self, tenant, id, max_attempts, lane).await
     }
 
     async fn list_events(

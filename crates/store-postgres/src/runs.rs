@@ -27,8 +27,8 @@ use sqlx::types::Json;
 const CREATE_RUN: &str = "\
 WITH new_run AS ( \
     INSERT INTO runs (id, tenant_id, project_id, question, sources, options, status, created_at, \
-                      queued_at, client_request_id, request_fingerprint) \
-    SELECT $1, $2, $3, $4, $5, $6, 'queued', now(), now(), $7, $8 \
+                      queued_at, client_request_id, request_fingerprint, lane) \
+    SELECT $1, $2, $3, $4, $5, $6, 'queued', now(), now(), $7, $8, $17 \
     WHERE EXISTS (SELECT 1 FROM projects WHERE id = $3 AND tenant_id = $2) \
     ON CONFLICT (tenant_id, client_request_id) WHERE client_request_id IS NOT NULL DO NOTHING \
     RETURNING id, tenant_id, project_id \
@@ -232,11 +232,18 @@ pub(crate) async fn retry(
     tenant: TenantId,
     id: RunId,
     max_attempts: i32,
+    retrier: &Lane,
 ) -> Result<Run, StoreError> {
     let mut tx = store.begin().await?;
     let (_, lock) = lock_jobs_then_run(&mut tx, tenant, id).await?;
     let run = &lock.run;
-    let event = match retry_decision(run) {
+    let lane: String = sqlx::query_scalar("SELECT lane FROM runs WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let lane = Lane::new(&lane).map_err(StoreError::Internal)?;
+    let event = match retry_decision(run, &lane, retrier) {
         Ok(event) => event,
         Err(refused) => {
             // Release the row locks before answering: a dropped transaction rolls back only when
@@ -260,7 +267,7 @@ pub(crate) async fn retry(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let job = NewJob::for_run(tenant, id, max_attempts, Lane::default());
+    let job = NewJob::for_run(tenant, id, max_attempts, lane);
     insert_job(&mut tx, &job).await?;
     let mut hints = Hints::with_event(insert_event(&mut tx, &lock, &event).await?);
     hints.jobs();

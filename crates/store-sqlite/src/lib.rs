@@ -263,8 +263,9 @@ impl researchops_core::Store for SqliteStore {
         tenant: researchops_core::TenantId,
         id: researchops_core::RunId,
         max_attempts: i32,
+        lane: &researchops_core::Lane,
     ) -> Result<researchops_core::Run, StoreError> {
-        runs::retry(self, tenant, id, max_attempts).await
+        runs::retry(self, tenant, id, max_attempts, lane).await
     }
 
     async fn list_events(

@@ -35,8 +35,8 @@ static CREATE_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     };
     [
         format!("{p}INSERT INTO runs (id, tenant_id, project_id, question, sources, options, status, created_at, \
-            queued_at, usage, client_request_id, request_fingerprint) \
-            SELECT run, tenant, project, question, sources, options, 'queued', now, now, '{{}}', request, fingerprint \
+            queued_at, usage, client_request_id, request_fingerprint, lane) \
+            SELECT run, tenant, project, question, sources, options, 'queued', now, now, '{{}}', request, fingerprint, lane \
             FROM p WHERE EXISTS (SELECT 1 FROM projects WHERE id = p.project AND tenant_id = p.tenant) \
             ON CONFLICT DO NOTHING"),
         event("e1"),
@@ -227,10 +227,18 @@ pub(crate) async fn retry(
     tenant: TenantId,
     id: RunId,
     max_attempts: i32,
+    retrier: &Lane,
 ) -> Result<Run, StoreError> {
     let mut tx = store.write().await?;
     let run = get_in(&mut tx, tenant, id).await?;
-    let event = retry_decision(&run)?;
+    let lane: String = sqlx::query_scalar("SELECT lane FROM runs WHERE id = ? AND tenant_id = ?")
+        .bind(id.to_string())
+        .bind(tenant.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let lane = Lane::new(&lane).map_err(StoreError::Internal)?;
+    let event = retry_decision(&run, &lane, retrier)?;
     let now = now_ms();
     sqlx::query(
         "UPDATE runs SET status = 'queued', retry_count = retry_count + 1, failure_reason = NULL, error_code = NULL, \
@@ -249,7 +257,7 @@ pub(crate) async fn retry(
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-    let job = NewJob::for_run(tenant, id, max_attempts, Lane::default());
+    let job = NewJob::for_run(tenant, id, max_attempts, lane);
     insert_job(&mut tx, &job, now).await?;
     let notice = insert_event(&mut tx, tenant, id, &event).await?;
     let run = get_in(&mut tx, tenant, id).await?;

@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use researchops_core::{
-    Claim, CreateRunOutcome, EvidenceRecord, Page, ProjectId, Run, RunId, RunStatus,
+    Claim, CreateRunOutcome, EvidenceRecord, Lane, Page, ProjectId, Run, RunId, RunStatus,
 };
 
 /// Starts a research run.
@@ -268,7 +268,7 @@ pub async fn cancel_run(
         (status = 200, description = "The re-queued run", body = Run),
         (status = 403, description = "Needs the researcher role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown run", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run is neither failed nor blocked", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is neither failed nor blocked, or was started by another process in its own queue lane (`researchops research`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all, fields(tenant.id = %identity.tenant_id, run.id = %run_id), err(level = "debug"))]
@@ -280,7 +280,12 @@ pub async fn retry_run(
     Ok(Json(
         state
             .store
-            .retry_run(identity.tenant_id, run_id, state.config.max_attempts)
+            .retry_run(
+                identity.tenant_id,
+                run_id,
+                state.config.max_attempts,
+                &Lane::default(),
+            )
             .await?,
     ))
 }

@@ -303,7 +303,7 @@ pub async fn claims_take_jobs_from_their_own_lane_only(store: Arc<dyn Store>) {
     );
     let again = store.claim(&a, "w", 100, LEASE).await.unwrap();
     assert_eq!(again.len(), 3);
-    // A retry (an API request) queues the run's new job in the default lane.
+    // A run is retried only from its own lane (the API's is `default`), and its new job waits there.
     let job = again.iter().find(|j| j.run_id == Some(run)).unwrap();
     store.start_run(job.lease, run).await.unwrap();
     let end = RunEnd::Failed {
@@ -312,12 +312,23 @@ pub async fn claims_take_jobs_from_their_own_lane_only(store: Arc<dyn Store>) {
         stage: None,
     };
     store.finish_run(job.lease, run, end).await.unwrap();
-    store.retry_run(t, run, 3).await.unwrap();
-    assert!(store.claim(&a, "w", 100, LEASE).await.unwrap().is_empty());
-    let retried = store
-        .claim(&Lane::default(), "w", 100, LEASE)
-        .await
-        .unwrap();
+    assert!(matches!(
+        store.retry_run(t, run, 3, &Lane::default()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_run(t, run).await.unwrap().status,
+        RunStatus::Failed
+    );
+    store.retry_run(t, run, 3, &a).await.unwrap();
+    assert!(
+        store
+            .claim(&Lane::default(), "w", 100, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retried = store.claim(&a, "w", 100, LEASE).await.unwrap();
     assert_eq!(
         retried.iter().map(|j| j.run_id).collect::<Vec<_>>(),
         [Some(run)]

@@ -142,7 +142,7 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
         RunStatus::Canceled
     );
     assert!(matches!(
-        store.retry_run(t, queued, 3).await,
+        store.retry_run(t, queued, 3, &Lane::default()).await,
         Err(StoreError::Conflict(_))
     ));
     // Running → cancel requested, the worker sees it at the next stage.
@@ -197,10 +197,15 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
         (RunStatus::Failed, Some("no_evidence"))
     );
     assert!(matches!(
-        store.retry_run(TenantId::new(), failing, 3).await,
+        store
+            .retry_run(TenantId::new(), failing, 3, &Lane::default())
+            .await,
         Err(StoreError::NotFound)
     ));
-    let retried = store.retry_run(t, failing, 3).await.unwrap();
+    let retried = store
+        .retry_run(t, failing, 3, &Lane::default())
+        .await
+        .unwrap();
     assert_eq!(
         (retried.status, retried.retry_count),
         (RunStatus::Queued, 1)
@@ -211,7 +216,7 @@ pub async fn cancel_and_retry_follow_the_state_machine(store: Arc<dyn Store>) {
             && retried.finished_at.is_none()
     );
     assert!(matches!(
-        store.retry_run(t, failing, 3).await,
+        store.retry_run(t, failing, 3, &Lane::default()).await,
         Err(StoreError::Conflict(_))
     ));
     let job = store

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use researchops_core::{
     Artifact, ArtifactId, Claim, ClaimedJob, CreateRunOutcome, EventHub, EventId, EvidenceRecord,
-    Heartbeat, JobId, JobOutcome, JobWakeup, Lease, NewEvent, NewJob, NewProject, NewRun, Page,
-    PageRequest, Project, ProjectId, ProjectPatch, Queue, QueueStats, Run, RunEnd, RunEvent, RunId,
-    RunStart, Stage, StageCommit, StageGate, Store, StoreError, TenantId,
+    Heartbeat, JobId, JobOutcome, JobWakeup, Lane, Lease, NewEvent, NewJob, NewProject, NewRun,
+    Page, PageRequest, Project, ProjectId, ProjectPatch, Queue, QueueStats, Run, RunEnd, RunEvent,
+    RunId, RunStart, Stage, StageCommit, StageGate, Store, StoreError, TenantId,
 };
 use researchops_store_sqlite::SqliteStore;
 use std::collections::BTreeMap;
@@ -154,8 +154,9 @@ impl Store for FlakyEvents {
         tenant: TenantId,
         id: RunId,
         max_attempts: i32,
+        lane: &Lane,
     ) -> Result<Run, StoreError> {
-        self.inner.retry_run(tenant, id, max_attempts).await
+        self.inner.retry_run(tenant, id, max_attempts, lane).await
     }
     async fn list_events(
         &self,
