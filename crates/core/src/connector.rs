@@ -113,6 +113,14 @@ impl ConnectorError {
     }
 }
 
+/// The source name of the tenant's local corpus.
+pub const LOCAL_SOURCE: &str = "local";
+
+/// Every source name the product knows, enabled here or not (what clients pass in a run's
+/// `sources`): a name outside it is unknown, one inside it but not registered is disabled. Each
+/// [`Connector`] the binary builds is named from this list.
+pub const KNOWN_SOURCES: [&str; 5] = [LOCAL_SOURCE, "kb", "openalex", "arxiv", "url"];
+
 /// A source of documents.
 #[async_trait]
 pub trait Connector: Send + Sync + 'static {

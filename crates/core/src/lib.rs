@@ -22,7 +22,8 @@ pub mod run;
 pub mod transfer;
 
 pub use connector::{
-    Connector, ConnectorError, Connectors, FoundDocument, RawContent, SearchQuery,
+    Connector, ConnectorError, Connectors, FoundDocument, KNOWN_SOURCES, LOCAL_SOURCE, RawContent,
+    SearchQuery,
 };
 pub use embedding::{EmbedError, Embedder};
 pub use error::{ErrorCode, StoreError};

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Every connector name the API knows, whether or not this server enables it.
-pub const KNOWN_SOURCES: [&str; 5] = ["local", "kb", "openalex", "arxiv", "url"];
+pub use researchops_core::KNOWN_SOURCES;
 
 /// HTTP settings.
 #[derive(Clone, Debug)]

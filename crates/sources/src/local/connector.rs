@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::LocalSearch;
 
 /// The name runs select the local corpus by.
-pub const LOCAL_CONNECTOR: &str = "local";
+pub const LOCAL_CONNECTOR: &str = researchops_core::LOCAL_SOURCE;
 
 /// [`LocalSearch`] behind the [`Connector`] port.
 #[derive(Clone, Debug)]
