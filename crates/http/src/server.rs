@@ -15,6 +15,12 @@
 //!   limit, and at most [`REFUSAL_SLOTS`] run at once (a connection beyond that is closed unanswered),
 //!   so the refusal path cannot itself be used to hold resources.
 //!
+//! - **Lingering close**: when hyper is done with a connection (the client closed it, or an answer
+//!   said `connection: close`, e.g. a `413` or `408` with the body unread), the sending side is shut
+//!   and what the client still sends is read and discarded for up to a second ([`linger`]), so the
+//!   close does not reset the connection under a client still writing its body before it reads.
+//!   Connections the watchdog closes (slowloris, idle) are dropped at once.
+//!
 //! hyper's own `header_read_timeout` is not used: its timer also runs while a keep-alive connection
 //! waits for its next request, so it would cap the idle time at the header time. Here one watchdog per
 //! connection tracks the connection's phase (see [`Activity`]) and owns both deadlines.
@@ -55,9 +61,13 @@ pub const REFUSAL_SLOTS: usize = 64;
 /// Time allowed to write a refusal.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Time a refused connection is read from (and the bytes discarded) after its answer, so that the
-/// client's unread request does not turn the close into a reset that destroys the answer in flight.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// Time a closing connection is read from (and the bytes discarded) after its last answer, so that
+/// the client's unread request does not turn the close into a reset that destroys the answer in
+/// flight (see [`linger`]).
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Most bytes a closing connection reads and discards (see [`linger`]).
+const LINGER_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 /// `Retry-After` of a refusal, in seconds.
 const REFUSAL_RETRY_AFTER_SECONDS: u32 = 1;
@@ -206,7 +216,8 @@ async fn serve_connection(
         let in_flight = InFlight::begin(on_request.clone());
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut router = router.clone();
-        async move {
+        // Boxed so the connection is `Unpin` and can end without hyper's shutdown (see below).
+        Box::pin(async move {
             let response = match tower::Service::call(&mut router, request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
@@ -215,21 +226,23 @@ async fn serve_connection(
                 inner,
                 _in_flight: in_flight,
             }))
-        }
+        })
     });
-    let conn = http1::Builder::new()
+    let mut conn = http1::Builder::new()
         .header_read_timeout(None)
         .serve_connection(io, service);
-    tokio::pin!(conn);
     let mut draining = false;
     loop {
         let changed = activity.changed.notified();
         let deadline = activity.deadline(&edge);
         tokio::select! {
-            result = conn.as_mut() => {
+            result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
+                // hyper is done with the connection (the client closed it, or a response said
+                // `connection: close`, e.g. a 413 or 408 with the body unread).
+                linger(conn.into_parts().io.into_inner().inner).await;
                 return;
             }
             () = changed => {}
@@ -240,7 +253,7 @@ async fn serve_connection(
                 }
             }
             () = shutdown.cancelled(), if !draining => {
-                conn.as_mut().graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
                 draining = true;
             }
         }
@@ -460,23 +473,40 @@ fn refusal_response(max_connections: usize) -> Vec<u8> {
     response
 }
 
+/// Closes a connection whose last answer is written: shuts its sending side (the client reads the
+/// end of the answer), then reads and discards what the client still sends, for at most
+/// [`LINGER`] and [`LINGER_MAX_BYTES`]. Closing with unread bytes would make the kernel reset
+/// the connection, and a client still sending a refused body (a `413`, a `408`) would get the reset
+/// instead of the answer. A client that closed already ends it at once.
+async fn linger(mut tcp: TcpStream) {
+    if tcp.shutdown().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut sink = [0_u8; 8192];
+        let mut discarded = 0;
+        while discarded < LINGER_MAX_BYTES {
+            match tcp.read(&mut sink).await? {
+                0 => break,
+                n => discarded += n,
+            }
+        }
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
 /// Answers a connection over the cap with `503` and closes it, within a short time limit.
 async fn refuse(mut tcp: TcpStream, max_connections: usize, _refusal: OwnedSemaphorePermit) {
     let response = refusal_response(max_connections);
     let written = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
-        tcp.write_all(&response).await?;
-        tcp.shutdown().await
+        tcp.write_all(&response).await
     })
     .await;
     if !matches!(written, Ok(Ok(()))) {
         return;
     }
-    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        let mut sink = [0_u8; 1024];
-        while tcp.read(&mut sink).await? > 0 {}
-        Ok::<_, io::Error>(())
-    })
-    .await;
+    linger(tcp).await;
 }
 
 #[cfg(test)]
