@@ -15,7 +15,7 @@
 mod support;
 
 use researchops_core::{
-    ArtifactKind, BlobStore, Connector, Connectors, RunId, RunOptions, RunStatus, Store,
+    ArtifactKind, BlobStore, Connector, Connectors, RunId, RunOptions, RunStatus,
 };
 use researchops_sources::{LocalConnector, LocalSearch};
 use serde_json::Value;
