@@ -319,7 +319,8 @@ pub struct CheckedClaim {
 /// Output of `factcheck`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FactcheckOutput {
-    /// Every drafted claim with its verdict, in report order.
+    /// Every drafted claim with its verdict, in drafted order (section by section, best-ranked first;
+    /// `export` reorders each section's supported claims to read as a brief).
     pub claims: Vec<CheckedClaim>,
     /// Fewer than `min_supported_share` of the drafted claims were supported.
     #[serde(default)]
@@ -384,7 +385,7 @@ pub struct ReportSection {
     pub title: String,
     /// The section as prose with `[n]` citations.
     pub text: String,
-    /// Its claims.
+    /// Its claims, in the order they read as a brief (see `export::brief`).
     pub claims: Vec<ReportClaim>,
 }
 
