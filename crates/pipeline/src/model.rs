@@ -114,8 +114,9 @@ pub struct SnippetSpan {
 
 /// What is known about a source, shared by [`IngestedSource`] and [`EvidenceSource`] and flattened
 /// into their JSON. The fields added after the first release (`venue`, `arxiv_id`, `retracted`) are
-/// left out when unknown and default when absent, so older stage outputs still decode. They live only
-/// in stage outputs and the report, not in the `sources` table.
+/// left out when unknown and default when absent, so older stage outputs still decode. `venue` and
+/// `arxiv_id` are also stored on the `sources` row; `retracted` lives only in stage outputs and the
+/// report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceMeta {
     /// Connector.
