@@ -28,6 +28,12 @@ pub struct Source {
     pub doi: Option<String>,
     /// Where it can be read.
     pub url: Option<String>,
+    /// Journal, proceedings or repository, when the connector knows it.
+    #[serde(default)]
+    pub venue: Option<String>,
+    /// arXiv identifier (`2101.00001`), when the connector knows it.
+    #[serde(default)]
+    pub arxiv_id: Option<String>,
     /// Rank in retrieval (1 = best).
     pub rank: i32,
     /// Retrieval score.

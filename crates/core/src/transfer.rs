@@ -148,6 +148,8 @@ pub const TABLES: &[TableSpec] = &[
             ("url", Text),
             ("rank", Int),
             ("score", Float),
+            ("venue", Text),
+            ("arxiv_id", Text),
         ],
     },
     TableSpec {

@@ -1,11 +1,13 @@
 //! `export`: assemble the report from the supported claims and write `report.md`, `report.html`,
 //! `report.json`, `references.bib`, `references.ris` and `context_bundle.json` as blobs. References
 //! are numbered by source in order of first citation. The report opens with "Key findings" (the
-//! supported claims most relevant to the question); claims the fact check removed are listed in
+//! supported claims most relevant to the question); each section's sentences are ordered to read as a
+//! brief ([`brief`]); claims the fact check removed are listed in
 //! `report.json` with the reason. The HTML page lives in [`html`], the bibliography files in
 //! [`bibliography`] (author names and citation keys in [`names`]).
 
 mod bibliography;
+mod brief;
 mod html;
 mod names;
 
@@ -13,10 +15,11 @@ pub use bibliography::{render_bibtex, render_ris};
 pub use html::{Quote, render_html};
 
 use crate::model::{
-    Evidence, FactcheckOutput, KeyFindings, Reference, RemovedClaim, Report, ReportClaim,
-    ReportSection, RetrieveOutput,
+    CheckedClaim, Evidence, EvidenceSnippet, FactcheckOutput, KeyFindings, Reference, RemovedClaim,
+    Report, ReportClaim, ReportSection, RetrieveOutput,
 };
 use crate::{PIPELINE_VERSION, StageContext, StageError, to_value, usage};
+use brief::{Placed, brief_order};
 use bytes::Bytes;
 use chrono::Utc;
 use researchops_core::{
@@ -27,50 +30,69 @@ use std::fmt::Write;
 
 /// Builds the report model from the run's committed outputs.
 pub(crate) fn build_report(question: &str, ingest: &Evidence, checked: &FactcheckOutput) -> Report {
-    let source_of: HashMap<SnippetId, SourceId> =
-        ingest.snippets().map(|s| (s.id, s.source_id)).collect();
+    let snippets: HashMap<SnippetId, &EvidenceSnippet> =
+        ingest.snippets().map(|s| (s.id, s)).collect();
     let sources: HashMap<SourceId, &crate::model::EvidenceSource> =
         ingest.sources.iter().map(|s| (s.id, s)).collect();
-    let mut numbers: HashMap<SourceId, usize> = HashMap::new();
-    let mut references = Vec::new();
-    let mut sections: Vec<ReportSection> = Vec::new();
+    // The supported claims by section, in drafted order (best-ranked first).
+    let mut drafted: Vec<(&str, Vec<&CheckedClaim>)> = Vec::new();
     for claim in checked
         .claims
         .iter()
         .filter(|c| c.verdict == Verdict::Supported)
     {
-        let mut refs = Vec::new();
-        for snippet in &claim.snippet_ids {
-            let Some(source_id) = source_of.get(snippet) else {
-                continue;
-            };
-            let next = numbers.len() + 1;
-            let number = *numbers.entry(*source_id).or_insert_with(|| {
-                if let Some(s) = sources.get(source_id) {
-                    references.push(reference(next, s));
+        match drafted.last_mut() {
+            Some((title, claims)) if *title == claim.section => claims.push(claim),
+            _ => drafted.push((claim.section.as_str(), vec![claim])),
+        }
+    }
+    let mut numbers: HashMap<SourceId, usize> = HashMap::new();
+    let mut references = Vec::new();
+    let mut sections: Vec<ReportSection> = Vec::with_capacity(drafted.len());
+    for (title, claims) in drafted {
+        let placed: Vec<Placed<'_>> = claims
+            .iter()
+            .map(|c| {
+                let first = c.snippet_ids.first().and_then(|id| snippets.get(id));
+                Placed {
+                    source: first.map(|s| s.source_id),
+                    start_byte: first.map_or(0, |s| s.start_byte),
+                    text: &c.text,
                 }
-                next
-            });
-            if !refs.contains(&number) {
-                refs.push(number);
-            }
-        }
-        let report_claim = ReportClaim {
-            claim_id: claim.claim_id.clone(),
-            text: claim.text.clone(),
-            snippet_ids: claim.snippet_ids.clone(),
-            refs,
-            verdict: claim.verdict,
-            support: claim.support,
+            })
+            .collect();
+        let mut section = ReportSection {
+            title: title.to_owned(),
+            text: String::new(),
+            claims: Vec::with_capacity(claims.len()),
         };
-        match sections.last_mut() {
-            Some(section) if section.title == claim.section => section.claims.push(report_claim),
-            _ => sections.push(ReportSection {
-                title: claim.section.clone(),
-                text: String::new(),
-                claims: vec![report_claim],
-            }),
+        for claim in brief_order(&placed).into_iter().map(|i| claims[i]) {
+            let mut refs = Vec::new();
+            for snippet in &claim.snippet_ids {
+                let Some(source_id) = snippets.get(snippet).map(|s| s.source_id) else {
+                    continue;
+                };
+                let next = numbers.len() + 1;
+                let number = *numbers.entry(source_id).or_insert_with(|| {
+                    if let Some(s) = sources.get(&source_id) {
+                        references.push(reference(next, s));
+                    }
+                    next
+                });
+                if !refs.contains(&number) {
+                    refs.push(number);
+                }
+            }
+            section.claims.push(ReportClaim {
+                claim_id: claim.claim_id.clone(),
+                text: claim.text.clone(),
+                snippet_ids: claim.snippet_ids.clone(),
+                refs,
+                verdict: claim.verdict,
+                support: claim.support,
+            });
         }
+        sections.push(section);
     }
     for section in &mut sections {
         section.text = prose(&section.claims);
@@ -172,22 +194,18 @@ const KEY_FINDINGS_MIN: usize = 2;
 /// A key finding carries at least this share of the best finding's relevance (beyond the minimum).
 const KEY_FINDINGS_FLOOR: f64 = 0.7;
 
-/// The supported claims most relevant to the question, most relevant first (ties in report order).
+/// The supported claims most relevant to the question, most relevant first (ties in drafted order,
+/// not in the sections' brief order).
 fn key_findings(checked: &FactcheckOutput, sections: &[ReportSection]) -> KeyFindings {
-    let relevance: HashMap<&str, f64> = checked
-        .claims
-        .iter()
-        .map(|c| (c.claim_id.as_str(), c.relevance))
-        .collect();
-    let mut ranked: Vec<(f64, &ReportClaim)> = sections
+    let in_report: HashMap<&str, &ReportClaim> = sections
         .iter()
         .flat_map(|s| s.claims.iter())
-        .map(|c| {
-            (
-                relevance.get(c.claim_id.as_str()).copied().unwrap_or(0.0),
-                c,
-            )
-        })
+        .map(|c| (c.claim_id.as_str(), c))
+        .collect();
+    let mut ranked: Vec<(f64, &ReportClaim)> = checked
+        .claims
+        .iter()
+        .filter_map(|c| Some((c.relevance, *in_report.get(c.claim_id.as_str())?)))
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     let best = ranked.first().map_or(0.0, |r| r.0);

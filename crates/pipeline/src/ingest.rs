@@ -87,6 +87,8 @@ pub(crate) async fn ingest(cx: &StageContext<'_>) -> Result<StageCommit, StageEr
                 year: doc.year,
                 doi: doc.doi.clone(),
                 url: doc.url.clone(),
+                venue: doc.venue.clone(),
+                arxiv_id: doc.arxiv_id.clone(),
                 rank,
                 score: doc.score,
             },

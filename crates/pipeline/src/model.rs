@@ -114,8 +114,9 @@ pub struct SnippetSpan {
 
 /// What is known about a source, shared by [`IngestedSource`] and [`EvidenceSource`] and flattened
 /// into their JSON. The fields added after the first release (`venue`, `arxiv_id`, `retracted`) are
-/// left out when unknown and default when absent, so older stage outputs still decode. They live only
-/// in stage outputs and the report, not in the `sources` table.
+/// left out when unknown and default when absent, so older stage outputs still decode. `venue` and
+/// `arxiv_id` are also stored on the `sources` row; `retracted` lives only in stage outputs and the
+/// report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceMeta {
     /// Connector.
@@ -319,7 +320,8 @@ pub struct CheckedClaim {
 /// Output of `factcheck`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FactcheckOutput {
-    /// Every drafted claim with its verdict, in report order.
+    /// Every drafted claim with its verdict, in drafted order (section by section, best-ranked first;
+    /// `export` reorders each section's supported claims to read as a brief).
     pub claims: Vec<CheckedClaim>,
     /// Fewer than `min_supported_share` of the drafted claims were supported.
     #[serde(default)]
@@ -384,7 +386,7 @@ pub struct ReportSection {
     pub title: String,
     /// The section as prose with `[n]` citations.
     pub text: String,
-    /// Its claims.
+    /// Its claims, in the order they read as a brief (see `export::brief`).
     pub claims: Vec<ReportClaim>,
 }
 

@@ -370,6 +370,17 @@ async fn any_connector_plugs_in_and_a_failing_one_is_a_warning() {
     assert_eq!(record.source.connector, "papers");
     assert_eq!(record.source.doi.as_deref(), Some("10.1000/paper-1"));
     assert_eq!(record.source.year, Some(2021));
+    assert_eq!(
+        (
+            record.source.venue.as_deref(),
+            record.source.arxiv_id.as_deref()
+        ),
+        (
+            Some("Journal of Bone & Mineral Research"),
+            Some("2101.00001")
+        ),
+        "the source row keeps venue and arXiv id"
+    );
     let snapshot = &record.snapshot;
     assert_eq!(snapshot.mime_type, "application/pdf");
     assert_ne!(

@@ -40,11 +40,12 @@ async fn insert_evidence(
     let sources: Vec<_> = records.iter().map(|r| &r.source).collect();
     sqlx::query(
         "INSERT INTO sources (id, tenant_id, run_id, connector, external_id, title, authors, year, doi, url, \
-         rank, score) \
-         SELECT u.id, $1, $2, u.connector, u.external_id, u.title, u.authors, u.year, u.doi, u.url, u.rank, u.score \
+         rank, score, venue, arxiv_id) \
+         SELECT u.id, $1, $2, u.connector, u.external_id, u.title, u.authors, u.year, u.doi, u.url, u.rank, u.score, \
+         u.venue, u.arxiv_id \
          FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::int4[], $9::text[], \
-                     $10::text[], $11::int4[], $12::float8[]) \
-           AS u (id, connector, external_id, title, authors, year, doi, url, rank, score)",
+                     $10::text[], $11::int4[], $12::float8[], $13::text[], $14::text[]) \
+           AS u (id, connector, external_id, title, authors, year, doi, url, rank, score, venue, arxiv_id)",
     )
     .bind(tenant.0)
     .bind(run.0)
@@ -58,6 +59,8 @@ async fn insert_evidence(
     .bind(sources.iter().map(|s| s.url.as_deref()).collect::<Vec<_>>())
     .bind(sources.iter().map(|s| s.rank).collect::<Vec<i32>>())
     .bind(sources.iter().map(|s| s.score).collect::<Vec<f64>>())
+    .bind(sources.iter().map(|s| s.venue.as_deref()).collect::<Vec<_>>())
+    .bind(sources.iter().map(|s| s.arxiv_id.as_deref()).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
@@ -186,7 +189,7 @@ pub(crate) async fn list_evidence(
     ensure_visible(store, tenant, id).await?;
     let sources = sqlx::query(
         "SELECT s.id, s.connector, s.external_id, s.title, s.authors, s.year, s.doi, s.url, s.rank, s.score, \
-         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at, p.text_sha256, \
+         s.venue, s.arxiv_id, p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at, p.text_sha256, \
          p.text_size_bytes \
          FROM sources s JOIN snapshots p ON p.source_id = s.id \
          WHERE s.run_id = $1 AND s.tenant_id = $2 ORDER BY s.rank, s.id",
@@ -242,6 +245,8 @@ fn record(
             year: get(row, "year")?,
             doi: get(row, "doi")?,
             url: get(row, "url")?,
+            venue: get(row, "venue")?,
+            arxiv_id: get(row, "arxiv_id")?,
             rank: get(row, "rank")?,
             score: get(row, "score")?,
         },

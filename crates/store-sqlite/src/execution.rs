@@ -169,11 +169,12 @@ pub(crate) async fn finish_stage(
     for record in &commit.evidence {
         let s = &record.source;
         sqlx::query(
-            "INSERT INTO sources (id, tenant_id, run_id, connector, external_id, title, authors, year, doi, url, rank, score) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sources (id, tenant_id, run_id, connector, external_id, title, authors, year, doi, url, rank, score, \
+             venue, arxiv_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string()).bind(&t).bind(&r).bind(&s.connector).bind(&s.external_id).bind(&s.title)
         .bind(to_json(&s.authors)?).bind(s.year).bind(&s.doi).bind(&s.url).bind(s.rank).bind(s.score)
+        .bind(&s.venue).bind(&s.arxiv_id)
         .execute(&mut *tx).await.map_err(db_err)?;
         let p = &record.snapshot;
         sqlx::query(

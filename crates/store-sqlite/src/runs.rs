@@ -302,7 +302,7 @@ pub(crate) async fn list_evidence(
     let r = id.to_string();
     let sources = sqlx::query(
         "SELECT s.id, s.connector, s.external_id, s.title, s.authors, s.year, s.doi, s.url, s.rank, s.score, \
-         p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at, \
+         s.venue, s.arxiv_id, p.id AS snapshot_id, p.sha256, p.size_bytes, p.mime_type, p.retrieved_at, \
          COALESCE(p.text_sha256, p.sha256) AS text_sha256, \
          COALESCE(p.text_size_bytes, p.size_bytes) AS text_size_bytes \
          FROM sources s JOIN snapshots p ON p.source_id = s.id \
@@ -365,6 +365,8 @@ pub(crate) async fn list_evidence(
                     year: row.try_get("year").map_err(db_err)?,
                     doi: row.try_get("doi").map_err(db_err)?,
                     url: row.try_get("url").map_err(db_err)?,
+                    venue: row.try_get("venue").map_err(db_err)?,
+                    arxiv_id: row.try_get("arxiv_id").map_err(db_err)?,
                     rank: row.try_get("rank").map_err(db_err)?,
                     score: row.try_get("score").map_err(db_err)?,
                 },

@@ -23,6 +23,8 @@ fn evidence(run: RunId) -> EvidenceRecord {
             year: Some(2020),
             doi: Some("10.1/x".into()),
             url: None,
+            venue: Some("Journal of Tests".into()),
+            arxiv_id: Some("2101.00001".into()),
             rank: 1,
             score: 3.5,
         },
@@ -110,6 +112,15 @@ pub async fn stage_commits_are_atomic_and_readable(store: Arc<dyn Store>) {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].source.title, record.source.title);
     assert_eq!(stored[0].source.authors, record.source.authors);
+    assert_eq!(
+        (
+            stored[0].source.venue.as_deref(),
+            stored[0].source.arxiv_id.as_deref()
+        ),
+        (Some("Journal of Tests"), Some("2101.00001")),
+        "venue and arXiv id are kept on the source row"
+    );
+    assert_eq!(stored[0].source, record.source);
     assert_eq!(stored[0].snippets, record.snippets);
     let snapshot = &stored[0].snapshot;
     assert_eq!(

@@ -12,7 +12,7 @@ use researchops_core::{
     CreateRunOutcome, EventType, NewEvent, NewProject, NewRun, RunId, RunOptions, RunStatus, Stage,
     StageCommit, Store, TenantId,
 };
-use researchops_pipeline::{StageContext, StageError, Stages};
+use researchops_pipeline::{Connectors, StageContext, StageError, Stages};
 use researchops_store_sqlite::{Durability, SqliteStore};
 use researchops_worker::{Worker, WorkerConfig};
 use std::sync::Arc;
@@ -213,6 +213,11 @@ impl Harness {
     }
 
     pub async fn run(&self, max_attempts: i32) -> RunId {
+        self.ask("q", RunOptions::default(), max_attempts).await
+    }
+
+    /// Creates a run of `question` over the `local` source with `options`.
+    pub async fn ask(&self, question: &str, options: RunOptions, max_attempts: i32) -> RunId {
         let project = self
             .store
             .create_project(
@@ -226,9 +231,9 @@ impl Harness {
             .unwrap();
         let run = NewRun {
             project_id: project.id,
-            question: "q".into(),
+            question: question.into(),
             sources: vec!["local".into()],
-            options: RunOptions::default(),
+            options,
             client_request_id: None,
             lane: researchops_core::Lane::default(),
         };
@@ -254,6 +259,24 @@ impl Harness {
             store,
             self.blobs.clone(),
             Arc::new(Script(Box::new(script))),
+            config,
+        );
+        let shutdown = CancellationToken::new();
+        (shutdown.clone(), tokio::spawn(worker.run(shutdown)))
+    }
+
+    /// Starts a worker executing the real research pipeline over `connectors`, lexically: no
+    /// embedder, whatever `RESEARCHOPS_EMBED_MODEL_DIR` says, so reports are deterministic.
+    pub fn start_pipeline(
+        &self,
+        connectors: Connectors,
+        config: WorkerConfig,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let worker = Worker::new(
+            self.store.clone(),
+            self.blobs.clone(),
+            connectors,
+            None,
             config,
         );
         let shutdown = CancellationToken::new();
