@@ -184,6 +184,14 @@ pub struct HttpArgs {
     /// streams are requests in flight.
     #[arg(long, env = "RESEARCHOPS_IDLE_TIMEOUT_SECONDS", default_value_t = 75.0)]
     pub idle_timeout_seconds: f64,
+    /// Time a response write may wait for the client to take a byte (seconds): a client that
+    /// stops reading is disconnected, SSE streams included; a slow reader is not.
+    #[arg(
+        long,
+        env = "RESEARCHOPS_WRITE_TIMEOUT_SECONDS",
+        default_value_t = 60.0
+    )]
+    pub write_timeout_seconds: f64,
     /// Connections served at once; beyond, `503` with `Retry-After`. Default: the open-file limit
     /// minus 512, at most 20000.
     #[arg(long, env = "RESEARCHOPS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -205,6 +213,10 @@ impl HttpArgs {
             "RESEARCHOPS_IDLE_TIMEOUT_SECONDS",
             self.idle_timeout_seconds,
         )?;
+        let write_timeout = seconds(
+            "RESEARCHOPS_WRITE_TIMEOUT_SECONDS",
+            self.write_timeout_seconds,
+        )?;
         let max_connections = match self.max_connections {
             Some(n) => usize::try_from(n)?,
             None => researchops_http::server::default_max_connections(),
@@ -212,6 +224,7 @@ impl HttpArgs {
         let edge = researchops_http::EdgeConfig {
             header_read_timeout,
             idle_timeout,
+            write_timeout,
             max_connections,
         };
         Ok((edge, body_read_timeout))

@@ -7,6 +7,9 @@
 //! - **Idle timeout**: a connection with no request in flight and no byte of a next request is closed
 //!   after [`EdgeConfig::idle_timeout`]. A request is in flight from its complete headers until its
 //!   response body is fully written, so an open SSE stream keeps its connection, however quiet.
+//! - **Write-stall timeout**: a connection whose socket accepts no byte of a response for
+//!   [`EdgeConfig::write_timeout`] (the client stopped reading, its buffers are full) is closed, SSE
+//!   streams included. A slow reader that keeps taking bytes is never cut: only a stall counts.
 //! - **Body-read timeout and the announced-length `413`**: per request, inside the router (see
 //!   [`crate::body_limit`]), so their answers are problem documents with the request id.
 //! - **Connection cap**: at most [`EdgeConfig::max_connections`] connections are served at once. Beyond
@@ -44,6 +47,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -86,6 +90,9 @@ pub struct EdgeConfig {
     pub header_read_timeout: Duration,
     /// Time a connection with no request in flight stays open.
     pub idle_timeout: Duration,
+    /// Time a response write may wait for the client to take a byte (its buffers full) before the
+    /// connection is closed.
+    pub write_timeout: Duration,
     /// Connections served at once; the next ones are answered `503` and closed.
     pub max_connections: usize,
 }
@@ -95,6 +102,7 @@ impl Default for EdgeConfig {
         Self {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
+            write_timeout: Duration::from_secs(60),
             max_connections: default_max_connections(),
         }
     }
@@ -280,6 +288,10 @@ enum Phase {
 /// task; the lock is never contended).
 struct Activity {
     phase: Mutex<Phase>,
+    /// Since when a write has waited for the client to take bytes (its buffers full), if it has.
+    write_stalled: Mutex<Option<Instant>>,
+    /// Whether `write_stalled` is set: lets every successful write skip the lock.
+    stalled: AtomicBool,
     /// Wakes the watchdog when a deadline may have moved earlier.
     changed: Notify,
 }
@@ -290,7 +302,32 @@ impl Activity {
             phase: Mutex::new(Phase::Head {
                 since: Instant::now(),
             }),
+            write_stalled: Mutex::new(None),
+            stalled: AtomicBool::new(false),
             changed: Notify::new(),
+        }
+    }
+
+    fn write_stalled(&self) -> MutexGuard<'_, Option<Instant>> {
+        self.write_stalled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A write found the socket full: the stall clock starts unless it runs already.
+    fn on_write_blocked(&self) {
+        if self.stalled.load(Ordering::Relaxed) {
+            return;
+        }
+        *self.write_stalled() = Some(Instant::now());
+        self.stalled.store(true, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    /// A write went through: no stall.
+    fn on_write_progress(&self) {
+        if self.stalled.swap(false, Ordering::Relaxed) {
+            *self.write_stalled() = None;
         }
     }
 
@@ -336,17 +373,29 @@ impl Activity {
         self.changed.notify_one();
     }
 
-    /// When the connection must be closed unless something happens first; `None` while busy.
+    /// When the connection must be closed unless something happens first: the phase's deadline
+    /// (none while busy), or a write stall's, whichever comes first.
     fn deadline(&self, edge: &EdgeConfig) -> Option<Instant> {
-        match *self.phase() {
+        let phase = match *self.phase() {
             Phase::Head { since } => Some(since + edge.header_read_timeout),
             Phase::Idle { since } => Some(since + edge.idle_timeout),
             Phase::Busy { .. } => None,
+        };
+        let stall = self.write_stalled().map(|since| since + edge.write_timeout);
+        match (phase, stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     /// Why the connection must be closed at `now`, if it must.
     fn expired(&self, edge: &EdgeConfig, now: Instant) -> Option<&'static str> {
+        if self
+            .write_stalled()
+            .is_some_and(|since| now >= since + edge.write_timeout)
+        {
+            return Some("write timeout");
+        }
         match *self.phase() {
             Phase::Head { since } if now >= since + edge.header_read_timeout => {
                 Some("header read timeout")
@@ -400,7 +449,7 @@ impl HttpBody for GuardedBody {
     }
 }
 
-/// The socket, telling the watchdog when bytes arrive.
+/// The socket, telling the watchdog when bytes arrive and when writes stall or go through.
 struct WatchedIo {
     inner: TcpStream,
     activity: Arc<Activity>,
@@ -421,13 +470,25 @@ impl AsyncRead for WatchedIo {
     }
 }
 
+impl WatchedIo {
+    fn note_write(&self, pending: bool) {
+        if pending {
+            self.activity.on_write_blocked();
+        } else {
+            self.activity.on_write_progress();
+        }
+    }
+}
+
 impl AsyncWrite for WatchedIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_write(polled.is_pending());
+        polled
     }
 
     fn poll_write_vectored(
@@ -435,7 +496,9 @@ impl AsyncWrite for WatchedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(polled.is_pending());
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -543,6 +606,7 @@ mod tests {
         let edge = EdgeConfig {
             header_read_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(7),
             max_connections: 1,
         };
         let activity = Activity::new();
@@ -579,6 +643,25 @@ mod tests {
         );
         activity.on_bytes();
         assert!(matches!(*activity.phase(), Phase::Head { .. }));
+
+        // A busy connection whose writes stall gets the stall's deadline; progress lifts it.
+        activity.begin_request();
+        activity.on_write_blocked();
+        let stalled = activity.write_stalled().expect("stalled");
+        activity.on_write_blocked();
+        assert_eq!(
+            activity.write_stalled(),
+            Some(stalled),
+            "the clock runs from the first stall"
+        );
+        assert_eq!(activity.deadline(&edge), Some(stalled + edge.write_timeout));
+        assert_eq!(
+            activity.expired(&edge, stalled + edge.write_timeout),
+            Some("write timeout")
+        );
+        activity.on_write_progress();
+        assert_eq!(activity.deadline(&edge), None);
+        assert_eq!(activity.expired(&edge, far_future()), None);
     }
 
     #[test]

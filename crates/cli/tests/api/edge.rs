@@ -353,3 +353,22 @@ async fn a_client_that_sends_its_whole_oversized_body_before_reading_still_gets_
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
+    let app = edge_app(&["--write-timeout-seconds", "1"]).await;
+    let mut stream = connect(&app).await;
+    // Pipelined requests whose answers (4,000 × ~55 KB) are far more than the sockets' buffers hold,
+    // and the client reads nothing: the server's writes stall.
+    let requests = b"GET /openapi.json HTTP/1.1\r\nHost: test\r\n\r\n".repeat(4000);
+    stream.write_all(&requests).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Had the server kept the connection, reading now would get every answer and then hang open.
+    let answer = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    let answered = answer.matches("HTTP/1.1 200 OK").count();
+    assert!(
+        (1..4000).contains(&answered),
+        "{answered} answers before the close"
+    );
+    app.stop().await;
+}
