@@ -147,10 +147,19 @@ impl Embedder {
     /// One unit-length vector per text, in order, computed [`BATCH_SIZE`] texts at a time. The
     /// vector of a text does not depend on the other texts of its batch (up to float rounding).
     /// Blocking and CPU-bound.
+    ///
+    /// Batches are formed from texts of similar length (sorted by byte length, ties in input order,
+    /// so the same texts always form the same batches): a batch pads to its longest text, and a
+    /// short sentence batched with a 256-token abstract would cost as much as the abstract.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut vectors = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(BATCH_SIZE) {
-            vectors.extend(self.embed_batch(batch)?);
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH_SIZE) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            for (&i, vector) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                vectors[i] = vector;
+            }
         }
         Ok(vectors)
     }
