@@ -89,9 +89,8 @@ pub(crate) async fn start_run(
                 .map_err(db_err)?;
         }
         other => {
-            return Err(StoreError::Conflict(format!(
-                "the run is {other}; nothing to execute"
-            )));
+            let refused = StoreError::Conflict(format!("the run is {other}; nothing to execute"));
+            return store.refuse(tx, refused).await;
         }
     }
     let run = reread(&mut tx, &lock).await?;
@@ -109,6 +108,8 @@ pub(crate) async fn begin_stage(
     let mut tx = store.begin().await?;
     let lock = fence(&mut tx, lease, id).await?;
     if lock.run.cancel_requested_at.is_some() {
+        // Nothing to write: release the locks now, the worker's next call ends the run.
+        tx.rollback().await.map_err(db_err)?;
         return Ok(StageGate::CancelRequested);
     }
     sqlx::query("UPDATE runs SET current_stage = $1 WHERE id = $2")
@@ -188,9 +189,9 @@ pub(crate) async fn finish_run(
     let mut tx = store.begin().await?;
     let lock = fence(&mut tx, lease, id).await?;
     let stage = lock.run.current_stage;
-    let notice = match &end {
-        RunEnd::Succeeded => end_run(&mut tx, &lock, RunStatus::Succeeded, None, stage).await?,
-        RunEnd::Canceled => end_run(&mut tx, &lock, RunStatus::Canceled, None, stage).await?,
+    let ended = match &end {
+        RunEnd::Succeeded => end_run(&mut tx, &lock, RunStatus::Succeeded, None, stage).await,
+        RunEnd::Canceled => end_run(&mut tx, &lock, RunStatus::Canceled, None, stage).await,
         RunEnd::Failed {
             code,
             reason,
@@ -198,8 +199,12 @@ pub(crate) async fn finish_run(
         } => {
             let error = Some((*code, reason.as_str()));
             let stage = failed_in.or(stage);
-            end_run(&mut tx, &lock, RunStatus::Failed, error, stage).await?
+            end_run(&mut tx, &lock, RunStatus::Failed, error, stage).await
         }
+    };
+    let notice = match ended {
+        Ok(notice) => notice,
+        Err(refused) => return store.refuse(tx, refused).await,
     };
     sqlx::query("DELETE FROM jobs WHERE id = $1")
         .bind(lease.job_id.0)

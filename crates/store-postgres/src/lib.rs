@@ -218,6 +218,19 @@ impl PgStore {
         self.pool.begin().await.map_err(rows::db_err)
     }
 
+    /// Rolls `tx` back now and returns `refused`. A transaction that locked rows and then refuses
+    /// releases them before the caller answers: sqlx rolls a dropped transaction back only once its
+    /// connection goes back to the pool (in a spawned task), and until then a claim would skip the
+    /// locked job and a writer would wait on it.
+    async fn refuse<T>(
+        &self,
+        tx: Transaction<'static, Postgres>,
+        refused: StoreError,
+    ) -> Result<T, StoreError> {
+        tx.rollback().await.map_err(rows::db_err)?;
+        Err(refused)
+    }
+
     /// Sends the hints with `pg_notify`, commits, then publishes them on this node's hubs.
     async fn commit(
         &self,

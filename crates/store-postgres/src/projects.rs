@@ -140,9 +140,10 @@ pub(crate) async fn delete(
     .await
     .map_err(db_err)?;
     if active > 0 {
-        return Err(StoreError::Conflict(format!(
+        let refused = StoreError::Conflict(format!(
             "the project has {active} active run(s); cancel them or wait for them to finish"
-        )));
+        ));
+        return store.refuse(tx, refused).await;
     }
     // Runs and everything they own go by ON DELETE CASCADE.
     sqlx::query("DELETE FROM projects WHERE id = $1 AND tenant_id = $2")

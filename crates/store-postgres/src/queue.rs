@@ -328,6 +328,7 @@ impl Queue for PgStore {
         .await
         .map_err(db_err)?;
         if expired.is_empty() {
+            tx.rollback().await.map_err(db_err)?;
             return Ok(0);
         }
         let leases: Vec<ExpiredLease<'_>> = expired

@@ -245,12 +245,7 @@ pub(crate) async fn retry(
     let lane = Lane::new(&lane).map_err(StoreError::Internal)?;
     let event = match retry_decision(run, &lane, retrier) {
         Ok(event) => event,
-        Err(refused) => {
-            // Release the row locks before answering: a dropped transaction rolls back only when
-            // its connection is next used, and until then a claim would skip the locked job.
-            tx.rollback().await.map_err(db_err)?;
-            return Err(refused);
-        }
+        Err(refused) => return store.refuse(tx, refused).await,
     };
     sqlx::query(
         "UPDATE runs SET status = 'queued', retry_count = retry_count + 1, failure_reason = NULL, \
