@@ -650,7 +650,7 @@ mod tests {
         let stalled = activity.write_stalled().expect("stalled");
         activity.on_write_blocked();
         assert_eq!(
-            activity.write_stalled(),
+            *activity.write_stalled(),
             Some(stalled),
             "the clock runs from the first stall"
         );
