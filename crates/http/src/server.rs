@@ -17,12 +17,12 @@
 //!   `503` + `Retry-After` with a problem body, then closed. That answer is written with a short time
 //!   limit, and at most [`REFUSAL_SLOTS`] run at once (a connection beyond that is closed unanswered),
 //!   so the refusal path cannot itself be used to hold resources.
-//!
 //! - **Lingering close**: when hyper is done with a connection (the client closed it, or an answer
 //!   said `connection: close`, e.g. a `413` or `408` with the body unread), the sending side is shut
 //!   and what the client still sends is read and discarded for up to a second ([`linger`]), so the
 //!   close does not reset the connection under a client still writing its body before it reads.
-//!   Connections the watchdog closes (slowloris, idle) are dropped at once.
+//!   Connections the watchdog closes (slowloris, idle) and those closed by a shutdown are dropped
+//!   at once.
 //!
 //! hyper's own `header_read_timeout` is not used: its timer also runs while a keep-alive connection
 //! waits for its next request, so it would cap the idle time at the header time. Here one watchdog per
@@ -249,8 +249,11 @@ async fn serve_connection(
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 // hyper is done with the connection (the client closed it, or a response said
-                // `connection: close`, e.g. a 413 or 408 with the body unread).
-                linger(conn.into_parts().io.into_inner().inner).await;
+                // `connection: close`, e.g. a 413 or 408 with the body unread). Shutting down, the
+                // idle keep-alive connections hyper closes are dropped at once.
+                if !draining {
+                    linger(conn.into_parts().io.into_inner().inner).await;
+                }
                 return;
             }
             () = changed => {}
