@@ -5,8 +5,10 @@
 //! core [`Connector`](researchops_core::Connector) port. It must not write to any database;
 //! callers persist whatever they keep.
 
+pub mod arxiv;
 mod error;
 pub mod local;
+pub mod openalex;
 
 pub use error::CorpusError;
 pub use local::{CorpusDocument, LOCAL_CONNECTOR, LocalConnector, LocalCorpus, LocalSearch};
