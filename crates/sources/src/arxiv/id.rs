@@ -56,10 +56,11 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 fn split_version(raw: &str) -> (&str, Option<u32>) {
     if let Some(at) = raw.rfind('v') {
         let digits = &raw[at + 1..];
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(version) = digits.parse() {
-                return (&raw[..at], Some(version));
-            }
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(version) = digits.parse()
+        {
+            return (&raw[..at], Some(version));
         }
     }
     (raw, None)
