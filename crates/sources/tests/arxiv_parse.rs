@@ -109,7 +109,7 @@ fn doi_journal_ref_and_old_style_ids_are_read() {
     <published>1999-01-04T00:00:00Z</published>
     <title>Strings &amp; things</title>
     <summary>Short.</summary>
-    <author><name>A. Author</name></author>
+    <author><name>A. Author</name><arxiv:affiliation xmlns:arxiv="http://arxiv.org/schemas/atom">Somewhere</arxiv:affiliation></author>
     <arxiv:doi xmlns:arxiv="http://arxiv.org/schemas/atom">10.1103/PhysRevD.60.1</arxiv:doi>
     <arxiv:journal_ref xmlns:arxiv="http://arxiv.org/schemas/atom">Phys. Rev.
       D 60 (1999) 1</arxiv:journal_ref>
@@ -158,4 +158,27 @@ fn bodies_that_are_not_an_atom_feed_are_malformed() {
             other => panic!("{:?} gave {other:?}", String::from_utf8_lossy(body)),
         }
     }
+}
+
+#[test]
+fn arxivs_error_feed_is_a_refused_query_with_its_reason() {
+    // The shape arXiv documents for a query it cannot run (here: a bad id_list).
+    let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">1</opensearch:totalResults>
+  <entry>
+    <id>http://arxiv.org/api/errors#incorrect_id_format_for_1234.12345v</id>
+    <title>Error</title>
+    <summary>incorrect id format for 1234.12345v</summary>
+    <updated>2025-01-15T00:00:00-05:00</updated>
+    <link href="http://arxiv.org/api/errors#incorrect_id_format_for_1234.12345v" rel="alternate" type="text/html"/>
+    <author><name>arXiv api core</name></author>
+  </entry>
+</feed>"#;
+    assert_eq!(
+        parse_feed(xml),
+        Err(ConnectorError::InvalidQuery(
+            "arXiv refused the query: incorrect id format for 1234.12345v".to_owned()
+        ))
+    );
 }

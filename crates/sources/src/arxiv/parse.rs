@@ -5,7 +5,8 @@
 //! Elements are matched by local name (quick-xml's serde reader drops the `arxiv:` and
 //! `opensearch:` prefixes), after checking that the root element is an Atom `<feed>`. An entry whose `<id>` names no arXiv identifier is skipped with a `warn` log
 //! and counted in [`ArxivFeed::skipped`]; a document that is not an Atom feed is
-//! [`ConnectorError::Malformed`].
+//! [`ConnectorError::Malformed`]; arXiv's own error feed (an entry with an `…/api/errors#…` id) is
+//! [`ConnectorError::InvalidQuery`] carrying arXiv's reason.
 
 use quick_xml::events::Event;
 use researchops_core::{ConnectorError, FoundDocument};
@@ -68,6 +69,12 @@ pub fn parse_feed(body: &[u8]) -> Result<ArxivFeed, ConnectorError> {
     let feed: Feed = quick_xml::de::from_str(xml).map_err(|e| {
         ConnectorError::Malformed(format!("arXiv feed is not a valid Atom feed: {e}"))
     })?;
+    if let Some(error) = feed.entries.iter().find(|e| is_error_entry(e)) {
+        let reason = collapse(error.summary.as_deref().unwrap_or("no reason given"));
+        return Err(ConnectorError::InvalidQuery(format!(
+            "arXiv refused the query: {reason}"
+        )));
+    }
     let start = feed.start_index.unwrap_or(0);
     let mut entries = Vec::with_capacity(feed.entries.len());
     let mut skipped = 0;
@@ -161,6 +168,15 @@ fn convert(entry: Entry, rank: u64) -> Option<ArxivEntry> {
         published: entry.published,
         updated: entry.updated,
     })
+}
+
+/// arXiv answers a query it cannot run with a feed of one entry whose id is
+/// `http://arxiv.org/api/errors#…` and whose summary says why.
+fn is_error_entry(entry: &Entry) -> bool {
+    entry
+        .id
+        .as_deref()
+        .is_some_and(|id| id.to_ascii_lowercase().contains("arxiv.org/api/errors"))
 }
 
 /// Refuses a document whose root element is not `<feed>` (an HTML error page, say), which the
