@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// An inverted index in the order its words appear in the JSON object.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct InvertedIndex(pub Vec<(String, Vec<Value>)>);
+pub struct InvertedIndex(Vec<(String, Vec<Value>)>);
 
 impl InvertedIndex {
     /// The text: words at their positions, joined by single spaces (empty for an empty index).
