@@ -549,7 +549,7 @@ async fn linger(mut tcp: TcpStream) {
         return;
     }
     let _ = tokio::time::timeout(LINGER, async {
-        let mut sink = [0_u8; 8192];
+        let mut sink = vec![0_u8; 64 * 1024];
         let mut discarded = 0;
         while discarded < LINGER_MAX_BYTES {
             match tcp.read(&mut sink).await? {

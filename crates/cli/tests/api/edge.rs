@@ -323,7 +323,7 @@ async fn a_client_that_sends_its_whole_oversized_body_before_reading_still_gets_
     let (mut read, mut write) = stream.into_split();
     // More than the sockets' buffers hold: the server must read (and discard) the rest after its
     // answer, or its close resets the connection while the client is still writing.
-    let body = vec![b'x'; 24 * 1024 * 1024];
+    let body = vec![b'x'; 16 * 1024 * 1024];
     let head = format!(
         "POST /projects HTTP/1.1\r\nHost: test\r\nX-Dev-Tenant-Id: {TENANT_A}\r\n\
          X-Dev-Roles: researcher\r\nContent-Type: application/json\r\n\
