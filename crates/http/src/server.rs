@@ -26,7 +26,8 @@
 //!
 //! hyper's own `header_read_timeout` is not used: its timer also runs while a keep-alive connection
 //! waits for its next request, so it would cap the idle time at the header time. Here one watchdog per
-//! connection tracks the connection's phase (see [`Activity`]) and owns both deadlines.
+//! connection tracks the connection's phase and write stalls (module `watchdog`, [`Activity`]) and owns
+//! every deadline.
 //!
 //! Graceful shutdown is axum's: when `shutdown` fires the listener closes, idle connections close at
 //! once, requests in flight finish (SSE streams end on the same token), and [`serve`] returns when every
