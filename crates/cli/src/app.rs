@@ -8,10 +8,12 @@ use researchops_search::embed::{Embedder as Model, MODEL_DIR_ENV};
 use researchops_sources::{LocalConnector, LocalSearch};
 use researchops_store_postgres::{PgOptions, PgStore};
 use researchops_store_sqlite::{Durability, SqliteStore};
-use researchops_worker::CachedEmbedder;
+use researchops_worker::{CachedEmbedder, Worker, WorkerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The opened ports.
 #[derive(Clone)]
@@ -164,6 +166,40 @@ pub async fn open_embedder(store: &Arc<dyn Store>) -> anyhow::Result<Option<Arc<
         );
         Arc::new(CachedEmbedder::new(Arc::new(model), store.clone())) as Arc<dyn Embedder>
     }))
+}
+
+/// A worker running inside a command that waits for its own runs (`research`, `eval claims`),
+/// claiming from `config.lane` until [`EmbeddedWorker::stop`].
+pub struct EmbeddedWorker {
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl EmbeddedWorker {
+    /// Loads the embedding model when one is configured ([`open_embedder`]) and starts the worker.
+    pub async fn start(
+        storage: &Storage,
+        connectors: Connectors,
+        config: WorkerConfig,
+    ) -> anyhow::Result<Self> {
+        let embedder = open_embedder(&storage.store).await?;
+        let worker = Worker::new(
+            storage.store.clone(),
+            storage.blobs.clone(),
+            connectors,
+            embedder,
+            config,
+        );
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(worker.run(shutdown.clone()));
+        Ok(Self { shutdown, task })
+    }
+
+    /// Stops the worker and waits until it has.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
 }
 
 #[cfg(test)]

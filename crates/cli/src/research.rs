@@ -6,7 +6,7 @@
 //! from that lane only, so a `serve` sharing the data directory never executes the CLI's run, and the
 //! CLI never executes the server's queued runs against its own corpus.
 
-use crate::app::{open_connectors, open_embedder, open_storage};
+use crate::app::{EmbeddedWorker, open_connectors, open_storage};
 use crate::config::{CorpusArgs, StorageArgs, WorkerArgs};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -14,7 +14,6 @@ use researchops_core::{
     ArtifactKind, CreateRunOutcome, EventType, Lane, NewProject, NewRun, PageRequest, RunEvent,
     RunId, RunOptions, RunStatus, Stage, Store, TenantId,
 };
-use researchops_worker::Worker;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -196,19 +195,9 @@ pub async fn run(args: ResearchArgs) -> Result<Vec<PathBuf>, ResearchError> {
     {
         CreateRunOutcome::Created(id) | CreateRunOutcome::Existing(id, _) => id,
     };
-    let shutdown = CancellationToken::new();
-    let embedder = open_embedder(&store).await?;
-    let worker = Worker::new(
-        store.clone(),
-        storage.blobs.clone(),
-        connectors,
-        embedder,
-        worker_config,
-    );
-    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let worker = EmbeddedWorker::start(&storage, connectors, worker_config).await?;
     let status = follow(store.as_ref(), tenant, run_id, &interrupted).await;
-    shutdown.cancel();
-    let _ = worker_task.await;
+    worker.stop().await;
     let run = store
         .get_run(tenant, run_id)
         .await

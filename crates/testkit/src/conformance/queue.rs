@@ -29,13 +29,7 @@ pub async fn claims_respect_the_slot_count_and_rotate_across_tenants(store: Arc<
         .await
         .unwrap();
     assert_eq!(rest.len(), 8);
-    assert!(
-        store
-            .claim(&Lane::default(), "w", 100, LEASE)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(store.as_ref(), &Lane::default()).await);
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.queued, stats.running), (0, 11));
 }
@@ -294,13 +288,7 @@ pub async fn claims_take_jobs_from_their_own_lane_only(store: Arc<dyn Store>) {
     // A rescued job goes back to its own lane.
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert!(store.rescue_expired().await.unwrap() >= 3);
-    assert!(
-        store
-            .claim(&Lane::default(), "w", 100, LEASE)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(store.as_ref(), &Lane::default()).await);
     let again = store.claim(&a, "w", 100, LEASE).await.unwrap();
     assert_eq!(again.len(), 3);
     // A run is retried only from its own lane (the API's is `default`), and its new job waits there.
@@ -321,16 +309,15 @@ pub async fn claims_take_jobs_from_their_own_lane_only(store: Arc<dyn Store>) {
         RunStatus::Failed
     );
     store.retry_run(t, run, 3, &a).await.unwrap();
-    assert!(
-        store
-            .claim(&Lane::default(), "w", 100, LEASE)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(store.as_ref(), &Lane::default()).await);
     let retried = store.claim(&a, "w", 100, LEASE).await.unwrap();
     assert_eq!(
         retried.iter().map(|j| j.run_id).collect::<Vec<_>>(),
         [Some(run)]
     );
+}
+
+/// Whether a claim in `lane` finds nothing due.
+async fn nothing_due(store: &dyn Store, lane: &Lane) -> bool {
+    store.claim(lane, "w", 100, LEASE).await.unwrap().is_empty()
 }

@@ -2,7 +2,7 @@
 //! run awaited to its end; what each cited, and (`--trace`) how each went.
 
 use super::{Cited, ClaimsArgs, Ending};
-use crate::app::{Storage, open_embedder};
+use crate::app::{EmbeddedWorker, Storage};
 use crate::research::LOCAL_TENANT;
 use anyhow::Context;
 use researchops_core::Connectors;
@@ -10,7 +10,6 @@ use researchops_core::{
     CreateRunOutcome, FailureCode, Lane, NewProject, NewRun, Run, RunId, RunOptions, RunStatus,
     Store, TenantId, Verdict,
 };
-use researchops_worker::Worker;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -86,16 +85,7 @@ pub(super) async fn execute(
             on_interrupt.cancel();
         }
     });
-    let shutdown = CancellationToken::new();
-    let embedder = open_embedder(&store).await?;
-    let worker = Worker::new(
-        store.clone(),
-        storage.blobs.clone(),
-        connectors,
-        embedder,
-        worker_config,
-    );
-    let worker_task = tokio::spawn(worker.run(shutdown.clone()));
+    let worker = EmbeddedWorker::start(storage, connectors, worker_config).await?;
     let mut ends = Vec::with_capacity(ids.len());
     let mut failure = None;
     for (done, id) in ids.iter().enumerate() {
@@ -162,8 +152,7 @@ pub(super) async fn execute(
             eprintln!("eval: {}/{} runs finished", done + 1, ids.len());
         }
     }
-    shutdown.cancel();
-    let _ = worker_task.await;
+    worker.stop().await;
     interrupt_task.abort();
     match failure {
         Some(e) => Err(e),
